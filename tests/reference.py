@@ -215,7 +215,7 @@ def mine_patterns(
                 count = successors[s]
                 cost = prefix_cost + _increment(count, n_prefix, increment)
                 if cost < theta_used and count >= min_support:
-                    next_level.append((prefix + (s,), cost))
+                    next_level.append(((*prefix, s), cost))
         kept.extend(next_level)
         level = next_level
         length += 1
@@ -230,7 +230,9 @@ def mine_patterns(
 # --------------------------------------------------------------------------------------------
 
 
-def window_patterns(seqs: Sequence[Seq], alpha: int = 5, beta: int = 2) -> list[tuple[Pattern, int]]:
+def window_patterns(
+    seqs: Sequence[Seq], alpha: int = 5, beta: int = 2
+) -> list[tuple[Pattern, int]]:
     """Every window of length 2..alpha with support (overlaps counted) ≥ beta, sorted."""
     support: Counter = Counter()
     for seq in seqs:
@@ -266,7 +268,9 @@ def segment(
     ]
 
 
-def _segment_dp(seq: list[int], table: dict, lengths: list[int], f: Counter, total: int) -> list[int]:
+def _segment_dp(
+    seq: list[int], table: dict, lengths: list[int], f: Counter, total: int
+) -> list[int]:
     n = len(seq)
     cost = [math.inf] * (n + 1)
     back = [0] * (n + 1)  # back[j]: length of the segment that ends at j in the best split

@@ -14,3 +14,10 @@ pub mod window;
 
 pub use error::{Error, Result};
 pub use patterns::PatternTable;
+
+mod corpus;
+mod items;
+mod level;
+mod occurrences;
+#[cfg(test)]
+mod testing;

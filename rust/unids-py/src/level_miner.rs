@@ -105,13 +105,22 @@ impl LevelMiner {
 
     /// Keeps the candidates whose `H(P) + h < θ` and `count ≥ min_support`, given `h(s|P)` for
     /// every row of `candidates()` in order (NaN rejects a row), and moves to the next level.
-    fn advance(&mut self, increments: &Bound<'_, PyAny>) -> Result<(), BindError> {
-        let py = increments.py();
-        let array = py.import("numpy")?.call_method1("asarray", (increments, "float64"))?;
-        let array = array.cast_into::<PyArray1<f64>>().map_err(PyErr::from)?;
-        let increments = array.readonly().as_array().to_vec();
+    /// `increments=None` scores with the count model, exactly as `mine_patterns` does.
+    #[pyo3(signature = (increments = None))]
+    fn advance(&mut self, py: Python<'_>, increments: Option<&Bound<'_, PyAny>>) -> Result<(), BindError> {
+        let increments = match increments {
+            Some(increments) => {
+                let array = py.import("numpy")?.call_method1("asarray", (increments, "float64"))?;
+                let array = array.cast_into::<PyArray1<f64>>().map_err(PyErr::from)?;
+                Some(array.readonly().as_array().to_vec())
+            }
+            None => None,
+        };
         let inner = self.inner()?;
-        py.detach(|| inner.advance(&increments))?;
+        py.detach(|| {
+            let increments = increments.unwrap_or_else(|| inner.count_increments());
+            inner.advance(&increments)
+        })?;
         Ok(())
     }
 

@@ -1,0 +1,33 @@
+# The dev loop in one place. `make help` lists the targets.
+PY ?= python3
+
+.PHONY: help build test test-all lint fmt bench ci
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+build:  ## editable install with the release extension
+	$(PY) -m pip install --no-build-isolation -e ".[dev]"
+
+test:  ## Rust and Python tests (slow ones skipped)
+	cargo test --workspace
+	$(PY) -m pytest tests
+
+test-all:  ## including slow tests
+	cargo test --workspace
+	$(PY) -m pytest tests -m ''
+
+lint:  ## formatters and linters, as CI runs them
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	ruff check python tests benches
+	$(PY) -m mypy.stubtest unids._core --mypy-config-file pyproject.toml --allowlist .ci/stubtest-allowlist.txt
+
+fmt:  ## format Rust code
+	cargo fmt --all
+
+bench:  ## benchmarks (see BENCHMARKS.md)
+	$(PY) benches/bench_entropy.py
+	$(PY) benches/bench_mining.py
+
+ci:  ## what CI runs, on this checkout
+	bash .ci/run

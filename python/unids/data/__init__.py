@@ -1,0 +1,1 @@
+"""Data: loading, cleaning and synthetic generators of user sequences."""

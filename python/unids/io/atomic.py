@@ -1,0 +1,41 @@
+"""Atomic output: write beside the target, then rename, so a crash never leaves a
+half-written file under the final name."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yields a temporary path in the target's folder; renames it onto `target` on success and
+    deletes it on failure."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(handle)
+    temporary_path = Path(temporary)
+    try:
+        yield temporary_path
+        os.replace(temporary_path, target)  # atomic on POSIX within one file system
+    finally:
+        temporary_path.unlink(missing_ok=True)
+
+
+def write_parquet(table: pa.Table, target: str | os.PathLike[str]) -> None:
+    with atomic_path(target) as temporary:
+        pq.write_table(table, temporary)
+
+
+def write_json(data: Any, target: str | os.PathLike[str]) -> None:
+    with atomic_path(target) as temporary:
+        temporary.write_text(json.dumps(data, indent=2) + "\n")

@@ -1,0 +1,1 @@
+"""Mining: the pattern miners on top of `unids._core`, and how to judge what they find."""
