@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import importlib.util
 import json
 import os
 import platform
@@ -14,6 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +35,17 @@ PACKAGES = (
     "scikit-learn",
     "click",
 )
+
+
+def load_reference() -> ModuleType | None:
+    """tests/reference.py (the plain-Python definitions), if it exists."""
+    path = REPO_ROOT / "tests" / "reference.py"
+    if not path.exists():
+        return None
+    spec = importlib.util.spec_from_file_location("unids_reference", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 # ------------------------------------------------------------------------------------------------
@@ -232,4 +245,6 @@ def emit(script: str, title: str, body: str, payload: dict[str, Any], quick: boo
     print(f"\n## {title}\n\n{machine_markdown(info)}\n\n{body}")
     append_markdown(title, body, info, quick)
     path = write_json(script, payload)
-    print(f"\nappended to {BENCHMARKS_MD.relative_to(REPO_ROOT)}; JSON: {path.relative_to(REPO_ROOT)}")
+    print(
+        f"\nappended to {BENCHMARKS_MD.relative_to(REPO_ROOT)}; JSON: {path.relative_to(REPO_ROOT)}"
+    )

@@ -7,6 +7,7 @@ relative to the repository root). Sequences: group by ``user_id``, stable sort b
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 
@@ -40,7 +41,8 @@ def load_ml1m(path: Path | None = None) -> pa.ListArray:
     # order an explicit last key anyway so that this does not rest on an implementation detail.
     table = table.append_column("row", pa.array(np.arange(table.num_rows, dtype=np.int64)))
     order = pc.sort_indices(
-        table, sort_keys=[("user_id", "ascending"), ("timestamp", "ascending"), ("row", "ascending")]
+        table,
+        sort_keys=[("user_id", "ascending"), ("timestamp", "ascending"), ("row", "ascending")],
     )
     table = table.take(order)
     users = table["user_id"].combine_chunks().to_numpy()
@@ -50,11 +52,18 @@ def load_ml1m(path: Path | None = None) -> pa.ListArray:
     return pa.ListArray.from_arrays(pa.array(offsets), items)
 
 
+def head(sequences: pa.ListArray, k: int) -> pa.ListArray:
+    """The first `k` sequences as a compact array (offsets from 0, values trimmed)."""
+    part = sequences[:k]
+    offsets = part.offsets.to_numpy()
+    return pa.ListArray.from_arrays(pa.array(offsets - offsets[0]), part.flatten())
+
+
 def sequences_as_numpy(sequences: pa.ListArray) -> list[np.ndarray]:
     """Each sequence as a 1-D int32 numpy view (for peers that take per-sequence arrays)."""
     offsets = sequences.offsets.to_numpy()
     values = sequences.values.to_numpy()
-    return [values[a:b] for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
+    return [values[a:b] for a, b in itertools.pairwise(offsets)]
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from unids import __version__
+from unids.cli.data import data
 from unids.cli.demo import demo
 from unids.cli.entropy import entropy
 from unids.cli.mine import mine
@@ -63,6 +64,7 @@ def main() -> None:
     """
 
 
+main.add_command(data)
 main.add_command(demo)
 main.add_command(entropy)
 main.add_command(mine)

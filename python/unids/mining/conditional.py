@@ -39,4 +39,5 @@ def mine(
                 miner.advance(np.asarray(scorer(miner.candidates()), dtype=np.float64))
             bar.update(1)
             bar.set_postfix(length=miner.level)
+        bar.update(bar.total - bar.n)  # levels skipped because nothing survived
     return miner.finish()

@@ -39,7 +39,8 @@ impl XorShift {
 /// The same sequences over ids at the top of the int32 range mixed with 0 and 1 (as the Python
 /// strategies do), to exercise hashing, sorting and the hashed id lookup. Alphabet ≤ 8.
 pub(crate) fn high_ids(seqs: &[Vec<u32>]) -> Vec<Vec<u32>> {
-    const HIGH: [u32; 8] = [i32::MAX as u32, i32::MAX as u32 - 1, 0, 1, i32::MAX as u32 - 2, 1 << 30, 7, (1 << 31) - 1000];
+    const HIGH: [u32; 8] =
+        [i32::MAX as u32, i32::MAX as u32 - 1, 0, 1, i32::MAX as u32 - 2, 1 << 30, 7, (1 << 31) - 1000];
     seqs.iter().map(|s| s.iter().map(|&x| HIGH[x as usize]).collect()).collect()
 }
 

@@ -14,17 +14,17 @@ pub fn window_patterns(seqs: &[&[u32]], alpha: usize, beta: u64) -> Result<Patte
         return Err(Error::InvalidParameter { name: "beta", reason: format!("must be ≥ 1, got {beta}") });
     }
     let corpus = Corpus::new(seqs)?;
-    // Supports never exceed u32::MAX, so a larger beta keeps nothing either way.
-    let beta = beta.min(u32::MAX as u64) as u32;
 
     // Level 1: a window can only reach the support if its first item does.
-    let keep: Vec<bool> = corpus.counts().iter().map(|&f| f >= beta).collect();
+    let keep: Vec<bool> = corpus.counts().iter().map(|&f| f as u64 >= beta).collect();
     let seeds = (0..keep.len() as u32).filter(|&i| keep[i as usize]).collect();
-    let support = corpus.counts().iter().copied().filter(|&f| f >= beta).collect();
+    let support = corpus.counts().iter().copied().filter(|&f| f as u64 >= beta).collect();
     let mut levels = vec![Level::of_items(seeds, support)];
     let mut occurrences = Occurrences::of_items(&corpus, &keep);
 
-    // Level L + 1 from level L: a window's support is at most its prefix's.
+    // Level L + 1 from level L: a window's support is at most its prefix's. A window of length
+    // ≥ 2 occurs fewer than u32::MAX times, so clamping beta to u32 changes nothing.
+    let beta = beta.min(u32::MAX as u64) as u32;
     let options = ExtendOptions { min_row_count: beta, min_cached_count: beta };
     while let Some(current) = levels.last().filter(|l| l.len() > 0 && l.pattern_len() < alpha) {
         let mut ext = occurrences::extend(&corpus, current.pattern_len(), &occurrences, options);

@@ -251,9 +251,7 @@ fn capsule_ptr<T>(capsule: &Bound<'_, PyAny>, name: &CStr) -> Result<*mut T, Bin
     Ok(capsule.pointer_checked(Some(name))?.as_ptr().cast())
 }
 
-unsafe fn drain_stream(
-    stream: *mut ArrowArrayStream,
-) -> Result<(Vec<ListChunk>, Vec<Owned<ArrowArray>>), BindError> {
+unsafe fn drain_stream(stream: *mut ArrowArrayStream) -> Result<(Vec<ListChunk>, Vec<Owned<ArrowArray>>), BindError> {
     let stream = &mut *stream;
     let (Some(get_schema), Some(get_next)) = (stream.get_schema, stream.get_next) else {
         return Err(BindError::Arrow("the Arrow stream was already released".into()));
@@ -317,9 +315,7 @@ unsafe fn list_chunk(schema: &ArrowSchema, array: &ArrowArray) -> Result<ListChu
     let child = &**array.children;
     let child_format = format_of(child_schema);
     let value_type = IntType::from_format(&child_format).ok_or_else(|| {
-        BindError::NotIntegers(format!(
-            "list values must be integers, got Arrow format {child_format:?}"
-        ))
+        BindError::NotIntegers(format!("list values must be integers, got Arrow format {child_format:?}"))
     })?;
     if child.n_buffers != 2 {
         return Err(BindError::Arrow("malformed Arrow integer array".into()));

@@ -41,9 +41,9 @@ impl From<BindError> for PyErr {
         let message = error.to_string();
         match error {
             BindError::Core(core) => match core {
-                CoreError::InvalidParameter { .. }
-                | CoreError::InvalidPatterns(_)
-                | CoreError::ScoreLength { .. } => PyValueError::new_err(message),
+                CoreError::InvalidParameter { .. } | CoreError::InvalidPatterns(_) | CoreError::ScoreLength { .. } => {
+                    PyValueError::new_err(message)
+                }
                 CoreError::TooManyInteractions(_) => UnidsError::new_err(message),
                 CoreError::MinerState(_) => PyRuntimeError::new_err(message),
             },

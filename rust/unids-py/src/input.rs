@@ -2,7 +2,7 @@
 //! (borrowed, zero-copy for int32/uint32 values) or a sequence of 1-D integer NumPy arrays
 //! (borrowed for int32, converted otherwise).
 
-use numpy::{PyArrayMethods, PyReadonlyArray1, PyUntypedArrayMethods};
+use numpy::PyReadonlyArray1;
 use pyo3::prelude::*;
 use pyo3::types::PyString;
 
@@ -13,12 +13,12 @@ use crate::error::BindError;
 const MAX_ID: i64 = i32::MAX as i64;
 
 /// Sequences ready for the core. Borrowed slices point into Arrow/NumPy memory kept alive by
-/// `_arrow` / `_numpy`, or into `owned` where a conversion was unavoidable.
+/// `_arrow` / `_numpy`, or into `_owned` where a conversion was unavoidable.
 pub struct Sequences<'py> {
     spans: Vec<(*const u32, usize)>,
     _arrow: Option<ListArrays<'py>>,
     _numpy: Vec<PyReadonlyArray1<'py, i32>>,
-    owned: Vec<Vec<u32>>,
+    _owned: Vec<Vec<u32>>,
 }
 
 impl<'py> Sequences<'py> {
@@ -56,10 +56,7 @@ fn from_arrow(arrays: ListArrays<'_>) -> Result<Sequences<'_>, BindError> {
             }
             let (start, end) = chunk.bounds(k);
             if let Some(i) = chunk.first_null_value(start, end) {
-                return Err(BindError::NullValue(format!(
-                    "sequence {row} has a null item at position {}",
-                    i - start
-                )));
+                return Err(BindError::NullValue(format!("sequence {row} has a null item at position {}", i - start)));
             }
             let len = end - start;
             let ptr = chunk.value_ptr(start);
@@ -85,7 +82,7 @@ fn from_arrow(arrays: ListArrays<'_>) -> Result<Sequences<'_>, BindError> {
             row += 1;
         }
     }
-    Ok(Sequences { spans, _arrow: Some(arrays), _numpy: Vec::new(), owned })
+    Ok(Sequences { spans, _arrow: Some(arrays), _numpy: Vec::new(), _owned: owned })
 }
 
 /// # Safety
@@ -107,10 +104,9 @@ fn convert_values(kind: IntType, ptr: *const u8, len: usize, row: usize) -> Resu
             IntType::I64 => typed_slice::<i64>(ptr, len).to_vec(),
             IntType::U8 => typed_slice::<u8>(ptr, len).iter().map(|&v| v as i64).collect(),
             IntType::U16 => typed_slice::<u16>(ptr, len).iter().map(|&v| v as i64).collect(),
-            IntType::U64 => typed_slice::<u64>(ptr, len)
-                .iter()
-                .map(|&v| i64::try_from(v).unwrap_or(i64::MAX))
-                .collect(),
+            IntType::U64 => {
+                typed_slice::<u64>(ptr, len).iter().map(|&v| i64::try_from(v).unwrap_or(i64::MAX)).collect()
+            }
             IntType::I32 | IntType::U32 => unreachable!("borrowed, never converted"),
         }
     };
@@ -155,34 +151,32 @@ fn from_numpy_list<'py>(obj: &Bound<'py, PyAny>) -> Result<Sequences<'py>, BindE
         let kind: String = array.getattr("dtype")?.getattr("kind")?.extract()?;
         let ndim: usize = array.getattr("ndim")?.extract()?;
         if ndim != 1 {
-            return Err(BindError::NotSequences(format!(
-                "sequence {row} is not one-dimensional (ndim = {ndim})"
-            )));
+            return Err(BindError::NotSequences(format!("sequence {row} is not one-dimensional (ndim = {ndim})")));
         }
         // An empty Python list becomes a float64 array; it has no values to misread.
         let size: usize = array.getattr("size")?.extract()?;
         if kind != "i" && kind != "u" && size > 0 {
             let dtype = array.getattr("dtype")?.str()?.to_string();
-            return Err(BindError::NotIntegers(format!(
-                "sequence {row} has dtype {dtype}; item ids must be integers"
-            )));
+            return Err(BindError::NotIntegers(format!("sequence {row} has dtype {dtype}; item ids must be integers")));
         }
         let array = if size == 0 {
             numpy.call_method1("zeros", (0, "int64"))?
         } else if kind == "u" {
             // uint64 beyond int64 would wrap: clip to a value that fails the range check.
-            numpy.call_method1("minimum", (&array, MAX_ID + 1))?.call_method1("astype", ("int64",))?
+            numpy
+                .call_method1("minimum", (array.call_method1("astype", ("uint64",))?, MAX_ID + 1))?
+                .call_method1("astype", ("int64",))?
         } else {
             array.call_method1("astype", ("int64",))?
         };
-        let array = array.extract::<PyReadonlyArray1<'py, i64>>().map_err(PyErr::from)?;
+        let array = array.extract::<PyReadonlyArray1<'py, i64>>()?;
         let values = array.as_array();
         check_range(values.iter().copied(), row)?;
         let converted: Vec<u32> = values.iter().map(|&v| v as u32).collect();
         spans.push((converted.as_ptr(), converted.len()));
         owned.push(converted);
     }
-    Ok(Sequences { spans, _arrow: None, _numpy: borrowed, owned })
+    Ok(Sequences { spans, _arrow: None, _numpy: borrowed, _owned: owned })
 }
 
 fn not_sequences(obj: &Bound<'_, PyAny>) -> BindError {

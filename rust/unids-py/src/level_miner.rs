@@ -126,7 +126,8 @@ impl LevelMiner {
 
     /// All kept patterns of length ≥ 2, as `mine_patterns` returns them. Ends the miner.
     fn finish<'py>(&mut self, py: Python<'py>) -> Result<Bound<'py, PyAny>, BindError> {
-        let inner = self.inner.take().ok_or(BindError::Core(unids_core::Error::MinerState("finish() was already called")))?;
+        let inner =
+            self.inner.take().ok_or(BindError::Core(unids_core::Error::MinerState("finish() was already called")))?;
         let mined = py.detach(|| inner.finish());
         let mut metadata = miner_metadata(&self.params, &self.increment, mined.theta, mined.h1);
         metadata.push(("scorer", "external".into()));

@@ -73,7 +73,9 @@ fn real_entropy<'py>(
 ) -> Result<Bound<'py, PyArray1<f64>>, BindError> {
     let estimator = parse_estimator(estimator)?;
     if !(base.is_finite() && base > 1.0) {
-        return Err(unids_core::Error::InvalidParameter { name: "base", reason: format!("must be > 1, got {base}") }.into());
+        return Err(
+            unids_core::Error::InvalidParameter { name: "base", reason: format!("must be > 1, got {base}") }.into()
+        );
     }
     let py = sequences.py();
     let sequences = extract_sequences(sequences)?;
@@ -117,8 +119,10 @@ fn miner_params(
     max_len: i64,
     increment: &str,
 ) -> Result<MinerParams, BindError> {
-    let invalid = |name: &'static str, reason: String| BindError::Core(unids_core::Error::InvalidParameter { name, reason });
-    let min_support = u64::try_from(min_support).map_err(|_| invalid("min_support", format!("must be ≥ 1, got {min_support}")))?;
+    let invalid =
+        |name: &'static str, reason: String| BindError::Core(unids_core::Error::InvalidParameter { name, reason });
+    let min_support =
+        u64::try_from(min_support).map_err(|_| invalid("min_support", format!("must be ≥ 1, got {min_support}")))?;
     let max_len = usize::try_from(max_len).map_err(|_| invalid("max_len", format!("must be ≥ 2, got {max_len}")))?;
     Ok(MinerParams { theta, theta_scale, min_support, max_len, increment: parse_increment(increment)? })
 }
@@ -167,7 +171,8 @@ fn window_patterns<'py>(
     beta: i64,
     threads: Option<usize>,
 ) -> Result<Bound<'py, PyAny>, BindError> {
-    let invalid = |name: &'static str, reason: String| BindError::Core(unids_core::Error::InvalidParameter { name, reason });
+    let invalid =
+        |name: &'static str, reason: String| BindError::Core(unids_core::Error::InvalidParameter { name, reason });
     let alpha_n = usize::try_from(alpha).map_err(|_| invalid("alpha", format!("must be ≥ 2, got {alpha}")))?;
     let beta_n = u64::try_from(beta).map_err(|_| invalid("beta", format!("must be ≥ 1, got {beta}")))?;
     let py = sequences.py();
@@ -184,7 +189,9 @@ fn extract_pattern_table(patterns: &Bound<'_, PyAny>) -> Result<PatternTable, Bi
     let py = patterns.py();
     let column = |name: &str| {
         patterns.get_item(name).map_err(|_| {
-            BindError::NotSequences(format!("the pattern table has no column {name:?} (expected the output of mine_patterns)"))
+            BindError::NotSequences(format!(
+                "the pattern table has no column {name:?} (expected the output of mine_patterns)"
+            ))
         })
     };
     let items: Sequences = extract_sequences(&column("pattern")?)?;
