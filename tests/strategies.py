@@ -56,6 +56,28 @@ def sequences(
 
 
 @st.composite
+def motif_sequences(
+    draw, max_alphabet: int = 6, max_sequences: int = 6, max_pieces: int = 12
+) -> list[list[int]]:
+    """Sequences made of a few repeated motifs and single items: patterns long enough to reach
+    max_len, DP choices between overlapping patterns, and supports well above 2."""
+    k = draw(st.integers(2, max_alphabet))
+    ids = HIGH_IDS[:k] if draw(st.booleans()) else tuple(range(k))
+    symbol = st.integers(0, k - 1).map(lambda j: ids[j])
+    motifs = draw(st.lists(st.lists(symbol, min_size=2, max_size=5), min_size=1, max_size=3))
+    piece = st.sampled_from(motifs) | symbol.map(lambda x: [x])
+    flat = st.lists(piece, min_size=2, max_size=max_pieces).map(
+        lambda parts: [x for p in parts for x in p]
+    )
+    return draw(st.lists(flat, min_size=1, max_size=max_sequences))
+
+
+def mining_sequences() -> st.SearchStrategy[list[list[int]]]:
+    """Uniform random sequences or motif-built ones, half and half."""
+    return sequences() | motif_sequences()
+
+
+@st.composite
 def single_sequences(draw, max_alphabet: int = 4, max_length: int = 40) -> list[int]:
     """One sequence: the all-equal and the no-repeat extremes come up naturally (k = 1, n ≤ k)."""
     return draw(sequences(max_alphabet, 1, max_length, min_sequences=1))[0]
@@ -144,16 +166,17 @@ def pattern_table(rows: list[tuple[tuple[int, ...], float]]) -> pa.Table:
 
 @st.composite
 def random_pattern_tables(draw, seqs: list[list[int]]) -> list[tuple[tuple[int, ...], float]]:
-    """Distinct patterns (length 2..4) cut from the sequences or made up from their alphabet, with
-    entropies from a small set of round values (so that DP ties happen) or arbitrary floats."""
+    """Distinct patterns (length 1..4) cut from the sequences or made up from their alphabet, with
+    entropies from a small set of round values (so that DP ties happen) or arbitrary floats.
+    A length-1 pattern competes with the item's unigram cost (it is tried after the single item)."""
     alphabet = sorted({x for seq in seqs for x in seq}) or [0]
     windows = [
         tuple(seq[j : j + length])
         for seq in seqs
-        for length in range(2, 5)
+        for length in range(1, 5)
         for j in range(len(seq) - length + 1)
     ]
-    made_up = st.lists(st.sampled_from(alphabet), min_size=2, max_size=4).map(tuple)
+    made_up = st.lists(st.sampled_from(alphabet), min_size=1, max_size=4).map(tuple)
     pattern = st.sampled_from(windows) | made_up if windows else made_up
     patterns = draw(st.lists(pattern, max_size=8, unique=True))
     entropy = st.sampled_from([0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0]) | st.floats(0.0, 30.0)

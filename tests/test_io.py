@@ -101,7 +101,7 @@ def test_truncated_gzip(tmp_path: Path) -> None:
     payload = gzip.compress(("user_id,item_id,timestamp\n" + "1,2,3\n" * 5000).encode())
     path = tmp_path / "log.csv.gz"
     path.write_bytes(payload[: len(payload) // 2])
-    with pytest.raises(InputError, match="truncated|corrupt|cannot"):
+    with pytest.raises(InputError, match=r"truncated|corrupt|cannot"):
         read_interactions(path)
 
 

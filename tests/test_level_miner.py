@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from strategies import input_kinds, sequences, table_rows, to_input
+from strategies import input_kinds, mining_sequences, table_rows, to_input
 from unids import _core
 
 CANDIDATE_SCHEMA = pa.schema(
@@ -56,7 +56,7 @@ params_strategy = st.fixed_dictionaries(
 
 
 @settings(max_examples=100, deadline=None)
-@given(seqs=sequences(), kind=input_kinds, params=params_strategy)
+@given(seqs=mining_sequences(), kind=input_kinds, params=params_strategy)
 def test_python_count_scorer_matches_mine_patterns(seqs, kind, params):
     data = to_input(seqs, kind)
     expected = _core.mine_patterns(data, **params)
@@ -114,3 +114,14 @@ def test_finish_twice_is_an_error_not_a_panic():
     miner.finish()
     with pytest.raises(Exception, match="finish"):
         miner.finish()
+
+
+def test_seed_threshold_is_strict():
+    # With the count model a seed sitting exactly on θ could never grow a kept pattern
+    # (increments are ≥ 0), so only the level-1 candidates show whether it was kept.
+    # f(1) = 2 of F = 4: H([1]) = 1 bit; H([2]) = H([3]) = 2 bits.
+    for theta, seeds in [(1.0, set()), (2.0, {(1,)}), (2.5, {(1,), (2,), (3,)})]:
+        miner = _core.LevelMiner([[1, 2, 1, 3]], theta=theta, min_support=1)
+        prefixes = {tuple(p) for p in miner.candidates().column("prefix").to_pylist()}
+        # [3] is never followed, so it has no candidate even when kept.
+        assert prefixes == seeds - {(3,)}, theta

@@ -10,6 +10,7 @@ import reference
 from strategies import (
     HIGH_IDS,
     input_kinds,
+    mining_sequences,
     same_float,
     sequences,
     table_rows,
@@ -61,7 +62,7 @@ def assert_same_patterns(table: pa.Table, expected: list, what: str) -> None:
 
 
 @MINING
-@given(seqs=sequences(), kind=input_kinds, params=miner_params, n_threads=threads)
+@given(seqs=mining_sequences(), kind=input_kinds, params=miner_params, n_threads=threads)
 @example(seqs=[[0, 1, 2], [0, 1, 2], [3, 4]], kind="arrow32", params={}, n_threads=None)
 @example(seqs=[[0, 1, 2] * 4] * 2, kind="numpy64", params={"theta_scale": 2.0}, n_threads=1)
 @example(seqs=[[HIGH_IDS[0], HIGH_IDS[1]] * 5], kind="sliced", params={}, n_threads=None)
@@ -97,6 +98,23 @@ def test_mine_patterns_metadata_round_trips():
     assert table_rows(table) == [((1, 2), 2, 2.0), ((1, 2, 3), 2, 2.0), ((2, 3), 2, 2.0)]
 
 
+def test_thresholds_are_strict():
+    # f(1) = 2 of F = 4: H([1]) = 1 bit; [1] is followed once by 2 and once by 3, so
+    # H([1, 2]) = H([1, 3]) = 2 bits exactly. Both comparisons with θ are strict.
+    seqs = [[1, 2, 1, 3]]
+    # At θ = 2.5, [2] and [3] (2 bits) become seeds too, and every extension adds 0 bits.
+    above = [(1, 2), (1, 2, 1), (1, 2, 1, 3), (1, 3), (2, 1), (2, 1, 3)]
+    for theta, expected in [(1.0, []), (2.0, []), (2.5, above)]:
+        table = _core.mine_patterns(seqs, theta=theta, min_support=1)
+        assert [p for p, _, _ in table_rows(table)] == expected, theta
+        reference_rows = reference.mine_patterns(seqs, theta=theta, min_support=1)[0]
+        assert_same_patterns(table, reference_rows, f"theta={theta}")
+    # Supports are compared with ≥: min_support = 2 keeps a pattern seen exactly twice.
+    table = _core.mine_patterns([[1, 2], [1, 2]], theta=10.0, min_support=2)
+    assert [p for p, _, _ in table_rows(table)] == [(1, 2)]
+    assert _core.mine_patterns([[1, 2], [1, 2]], theta=10.0, min_support=3).num_rows == 0
+
+
 def test_mine_patterns_uniform_counts():
     # Every item equally frequent: H([i]) = log2 k and H1 = Σ p·log2(1/p) differ by rounding
     # at most; the pinned running sum decides. Compare with the reference for several k.
@@ -119,7 +137,7 @@ def test_mine_patterns_empty_inputs():
 
 @MINING
 @given(
-    seqs=sequences(),
+    seqs=mining_sequences(),
     kind=input_kinds,
     alpha=st.integers(2, 6),
     beta=st.integers(1, 3),

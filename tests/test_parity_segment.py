@@ -7,9 +7,9 @@ from hypothesis import strategies as st
 import reference
 from strategies import (
     input_kinds,
+    mining_sequences,
     pattern_table,
     random_pattern_tables,
-    sequences,
     table_rows,
     threads,
     to_input,
@@ -31,7 +31,7 @@ def check_segmentation(result, seqs, expected) -> None:
 
 @SEGMENT
 @given(
-    seqs=sequences(),
+    seqs=mining_sequences(),
     kind=input_kinds,
     theta_scale=st.sampled_from([1.0, 1.5, 2.0, 3.0]),
     min_support=st.integers(1, 2),
@@ -49,7 +49,7 @@ def test_segment_parity_with_mined_patterns(
 
 
 @SEGMENT
-@given(data=st.data(), seqs=sequences(), kind=input_kinds, method=methods)
+@given(data=st.data(), seqs=mining_sequences(), kind=input_kinds, method=methods)
 def test_segment_parity_with_random_tables(data, seqs, kind, method):
     # Round entropies make exact cost ties common: the strict `<` rule must decide alike.
     rows = data.draw(random_pattern_tables(seqs))
@@ -58,7 +58,7 @@ def test_segment_parity_with_random_tables(data, seqs, kind, method):
 
 
 @SEGMENT
-@given(seqs=sequences(), kind=input_kinds, alpha=st.integers(2, 5))
+@given(seqs=mining_sequences(), kind=input_kinds, alpha=st.integers(2, 5))
 def test_segment_greedy_with_window_patterns(seqs, kind, alpha):
     # Window patterns have NaN entropy: greedy only.
     table = _core.window_patterns(seqs, alpha=alpha)

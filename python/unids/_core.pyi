@@ -1,6 +1,5 @@
 """Type stubs of the compiled core (rust/unids-py). Semantics: docs/ALGORITHMS.md."""
 
-from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np

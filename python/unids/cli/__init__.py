@@ -12,6 +12,7 @@ from unids import __version__
 from unids.cli.data import data
 from unids.cli.demo import demo
 from unids.cli.entropy import entropy
+from unids.cli.format import format_command
 from unids.cli.mine import mine
 from unids.cli.segment import segment
 from unids.config import load_toml
@@ -67,5 +68,6 @@ def main() -> None:
 main.add_command(data)
 main.add_command(demo)
 main.add_command(entropy)
+main.add_command(format_command)
 main.add_command(mine)
 main.add_command(segment)

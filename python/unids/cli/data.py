@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from unids.cli.data_stats import stats
 from unids.cli.options import emit, json_option
 from unids.data.dataset import CleanConfig, Dataset, build_dataset
 
@@ -36,9 +37,13 @@ def data() -> None:
 @click.option("--item-col", default="item_id", show_default=True, help="csv/parquet: item column.")
 @click.option("--time-col", default="timestamp", show_default=True,
               help="csv/parquet: timestamp column.")
+@click.option("--option", "loader_options", multiple=True, metavar="KEY=VALUE",
+              help="A loader option, repeatable: e.g. ml-1m ratings=ratings.dat, kuairand "
+                   "random=true, csv behaviors=rating label=rating>=4, csv items=items.csv.")
 @json_option
 def prepare(source: str, path: str, output: str, kcore: int, min_len: int, max_len: int | None,
-            dedup: str, user_col: str, item_col: str, time_col: str, as_json: bool) -> None:
+            dedup: str, user_col: str, item_col: str, time_col: str,
+            loader_options: tuple[str, ...], as_json: bool) -> None:
     """Load a dataset from its files and write a prepared dataset directory.
 
     \b
@@ -46,6 +51,7 @@ def prepare(source: str, path: str, output: str, kcore: int, min_len: int, max_l
       unids data prepare ml-1m --path ~/data/ml-1m -o prepared/ml-1m
       unids data prepare amazon --path ~/data/beauty-2014 -o prepared/beauty --kcore 5
       unids data prepare csv --path log.csv --item-col movie -o prepared/mine --max-len 200
+      unids data prepare ml-1m --path ml-1m -o prepared/ml1m --option ratings=ml-1m/ratings.dat
     """
     from unids.data.loaders import load  # imported here: loaders pull in every source's code
 
@@ -53,6 +59,7 @@ def prepare(source: str, path: str, output: str, kcore: int, min_len: int, max_l
     options: dict[str, Any] = {}
     if source in ("csv", "parquet"):
         options = {"user_col": user_col, "item_col": item_col, "time_col": time_col}
+    options.update(_parse_options(loader_options))
     raw = load(source, path, **options)
     config = CleanConfig(dedup=dedup, kcore=kcore, min_length=min_len,  # type: ignore[arg-type]
                          max_length=max_len)
@@ -66,6 +73,21 @@ def prepare(source: str, path: str, output: str, kcore: int, min_len: int, max_l
         f"{dataset.name}: {summary['users']} users, {summary['items']} items, "
         f"{summary['interactions']} interactions → {output}",
     ])
+
+
+def _parse_options(pairs: tuple[str, ...]) -> dict[str, Any]:
+    """`key=value` strings → keyword arguments; true/false become booleans."""
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--option")
+        lowered = value.lower()
+        options[key.replace("-", "_")] = {"true": True, "false": False}.get(lowered, value)
+    return options
+
+
+data.add_command(stats)
 
 
 @data.command()

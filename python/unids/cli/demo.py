@@ -69,7 +69,8 @@ def demo(seed: int, users: int, items: int, theta_scale: float, output_dir: str 
     }
     if output_dir:
         out = Path(output_dir)
-        write_parquet(pa.table({"user_id": user_ids, "items": sequences}), out / "sequences.parquet")
+        write_parquet(pa.table({"user_id": user_ids, "items": sequences}),
+                      out / "sequences.parquet")
         write_parquet(patterns, out / "patterns.parquet")
         write_parquet(pa.table({"user_id": user_ids, "segment_lengths": lengths}),
                       out / "segments.parquet")

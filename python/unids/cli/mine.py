@@ -24,7 +24,8 @@ from unids.mining.conditional import mine as mine_conditional
                    "sliding windows.")
 @click.option("--theta", type=float, default=None, help="Entropy threshold θ in bits.")
 @click.option("--theta-scale", type=click.FloatRange(min=0, min_open=True), default=1.0,
-              show_default=True, help="θ = theta_scale × H1 (unigram entropy) when --theta is unset.")
+              show_default=True,
+              help="θ = theta_scale × H1 (unigram entropy) when --theta is unset.")
 @click.option("--min-support", type=click.IntRange(min=1), default=2, show_default=True,
               help="Minimum occurrences c (window miner: β).")
 @click.option("--max-len", type=click.IntRange(min=2), default=5, show_default=True,

@@ -237,7 +237,7 @@ def build_dataset(raw: RawLog, config: CleanConfig = CleanConfig()) -> Dataset:
         "name": raw.name,
         "created_by": f"unids {__version__}",
         "counts": {"users": len(kept_users), "items": len(kept_items),
-                   "interactions": int(len(order))},
+                   "interactions": len(order)},
         "split": {"kind": "leave-one-out", "valid": "second to last", "test": "last",
                   "holdout": HOLDOUT},
         "clean": asdict(config),
@@ -305,13 +305,20 @@ def _labels(table: pa.Table, rule: LabelRule, take: pa.Array) -> pa.Array:
 
 
 def _side_table(side: pa.Table | None, key: str, raw_ids: np.ndarray, name: str) -> pa.Table:
-    """Side features aligned to internal ids 1 … n (row k-1 is id k); missing rows are null."""
+    """Side features aligned to internal ids 1 … n (row k-1 is id k); missing rows are null.
+
+    A gather by position rather than a join: joins refuse list columns (genres, tags)."""
     base = pa.table({name: pa.array(np.arange(1, len(raw_ids) + 1, dtype=np.int32)),
                      f"raw_{key}": pa.array(raw_ids)})
     if side is None:
         return base
-    side = side.rename_columns([f"raw_{key}" if c == key else c for c in side.column_names])
-    side = side.cast(side.schema.set(side.schema.get_field_index(f"raw_{key}"),
-                                     pa.field(f"raw_{key}", base[f"raw_{key}"].type)))
-    joined = base.join(side, f"raw_{key}", join_type="left outer")
-    return joined.sort_by(name)
+    try:
+        keys = side[key].combine_chunks().cast(base[f"raw_{key}"].type)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+        raise UserError(f"side table key {key!r} ({side[key].type}) does not match the "
+                        f"interaction ids ({base[f'raw_{key}'].type}): {error}") from None
+    rows = pc.index_in(base[f"raw_{key}"], value_set=keys)  # null where a row is missing
+    for column in side.column_names:
+        if column != key:
+            base = base.append_column(column, side[column].take(rows))
+    return base

@@ -21,11 +21,16 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     deletes it on failure."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
+                                         dir=target.parent)
     os.close(handle)
     temporary_path = Path(temporary)
     try:
         yield temporary_path
+        # mkstemp creates owner-only files; give the output the usual umask-based mode.
+        umask = os.umask(0)
+        os.umask(umask)
+        temporary_path.chmod(0o666 & ~umask)
         os.replace(temporary_path, target)  # atomic on POSIX within one file system
     finally:
         temporary_path.unlink(missing_ok=True)

@@ -93,7 +93,7 @@ def sniff_separator(path: Path) -> str:
 
 
 def _open_text(path: Path) -> io.TextIOBase:
-    raw = gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")  # noqa: SIM115
+    raw = gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")
     return io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
 
 

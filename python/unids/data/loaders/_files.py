@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import zlib
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from unids.errors import InputError
 
 GZIP_MAGIC = b"\x1f\x8b"
 REPLACEMENT_CHARACTER = "\ufffd".encode()
+_NON_SPACE = re.compile(rb"\S")
 
 
 def require_file(path: Path) -> None:
@@ -67,6 +69,18 @@ def gunzip(path: Path, raw: bytes) -> bytes:
         if rest and not rest.startswith(GZIP_MAGIC):
             raise InputError(str(path), "trailing garbage after the gzip data")
     return b"".join(parts)
+
+
+def first_line(data: bytes) -> bytes:
+    """The first line without its line break (without copying the rest of the data)."""
+    end = data.find(b"\n")
+    return (data if end < 0 else data[:end]).rstrip(b"\r")
+
+
+def has_rows_after_header(data: bytes) -> bool:
+    """Whether anything but whitespace follows the first line."""
+    end = data.find(b"\n")
+    return end >= 0 and _NON_SPACE.search(data, end + 1) is not None
 
 
 def line_and_offset(data: bytes, offset: int) -> tuple[int, int]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -25,7 +26,7 @@ import pyarrow.csv as pacsv
 from unids.data.raw import SourceFile
 from unids.errors import InputError
 
-from ._files import check_utf8, decode_latin1, read_source
+from ._files import check_utf8, decode_latin1, first_line, has_rows_after_header, read_source
 
 Kind = Literal["id", "int", "float", "time", "flag", "text"]
 _ARROW_TYPES: dict[str, pa.DataType] = {
@@ -49,6 +50,7 @@ class Col:
     nullable: bool = False
     low: float | None = None
     high: float | None = None
+    unique: bool = False  # a side table's key: a repeat would duplicate rows when joined
 
 
 @dataclass(frozen=True)
@@ -63,19 +65,23 @@ class Format:
 
 
 def read_delimited(path: Path, fmt: Format, columns: Sequence[Col], *,
-                   all_names: Sequence[str] | None = None) -> tuple[pa.Table, SourceFile]:
+                   all_names: Sequence[str] | None = None,
+                   keep_others: bool = False) -> tuple[pa.Table, SourceFile]:
     """Reads `columns` of a delimited file (optionally gzipped) into a table with the columns'
     output names and Arrow types, in file order.
 
     For headerless files `all_names` lists every column of a line (default: the `columns`
-    themselves); columns not asked for are skipped.
+    themselves); columns not asked for are skipped, unless `keep_others` (side tables), which
+    keeps them under their own names with types that pyarrow infers, unchecked.
     """
     data, source = read_source(path)
-    return parse_delimited(path, data, fmt, columns, all_names=all_names), source
+    return parse_delimited(path, data, fmt, columns, all_names=all_names,
+                           keep_others=keep_others), source
 
 
 def parse_delimited(path: Path, data: bytes, fmt: Format, columns: Sequence[Col], *,
-                    all_names: Sequence[str] | None = None) -> pa.Table:
+                    all_names: Sequence[str] | None = None,
+                    keep_others: bool = False) -> pa.Table:
     sep = fmt.sep.encode()
     if fmt.header:
         names = _header(path, data, fmt, columns)
@@ -86,19 +92,28 @@ def parse_delimited(path: Path, data: bytes, fmt: Format, columns: Sequence[Col]
             check_utf8(path, data, sep, names)
     else:
         data = decode_latin1(path, data, sep, names, fmt.encoding)
-    if fmt.header and not data.partition(b"\n")[2].strip():
+    if fmt.header and not has_rows_after_header(data):
         raise InputError(str(path), "no rows (the file has a header but no data)")
-    table = _parse(path, data, fmt, names, columns)
+    table = _parse(path, data, fmt, names, columns, keep_others)
     problem = _first_bad_value(table, columns)
     if problem is not None:
         row, column, message = problem
         line = line_of_row(data, row, fmt.header)
         raise InputError(str(path), message, line=line, column=column.source)
-    return table.rename_columns([c.name for c in columns])
+    for column in columns:
+        if column.unique:
+            repeat = first_repeat(table[column.source])
+            if repeat is not None:
+                row, first = repeat
+                raise InputError(str(path), f"{column.source} {table[column.source][row]} "
+                                 f"already appears on line {line_of_row(data, first, fmt.header)}",
+                                 line=line_of_row(data, row, fmt.header), column=column.source)
+    output = {c.source: c.name for c in columns}
+    return table.rename_columns([output.get(name, name) for name in table.column_names])
 
 
 def _header(path: Path, data: bytes, fmt: Format, columns: Sequence[Col]) -> list[str]:
-    first = data.split(b"\n", 1)[0].rstrip(b"\r")
+    first = first_line(data)
     try:
         text = first.decode("utf-8" if fmt.encoding == "utf-8" else "latin-1")
     except UnicodeDecodeError as error:
@@ -111,7 +126,8 @@ def _header(path: Path, data: bytes, fmt: Format, columns: Sequence[Col]) -> lis
                          line=1, column=duplicated[0])
     missing = [c.source for c in columns if c.source not in header]
     if missing:
-        raise InputError(str(path), f"missing column {missing[0]!r}; the header is {header}"
+        shown = repr(header) if len(repr(header)) <= 160 else repr(header)[:157] + "…"
+        raise InputError(str(path), f"missing column {missing[0]!r}; the header is {shown}"
                          f"{separator_hint(header, fmt.sep)}", line=1, column=missing[0])
     return header
 
@@ -132,8 +148,8 @@ def separator_hint(fields: list[str], sep: str) -> str:
     return ""
 
 
-def _parse(path: Path, data: bytes, fmt: Format, names: list[str],
-           columns: Sequence[Col]) -> pa.Table:
+def _parse(path: Path, data: bytes, fmt: Format, names: list[str], columns: Sequence[Col],
+           keep_others: bool) -> pa.Table:
     delimiter = fmt.sep
     parse_data = data
     if len(fmt.sep) > 1:
@@ -152,7 +168,7 @@ def _parse(path: Path, data: bytes, fmt: Format, names: list[str],
             parse_options=pacsv.ParseOptions(delimiter=delimiter,
                                              quote_char='"' if fmt.quoted else False),
             convert_options=pacsv.ConvertOptions(
-                include_columns=[c.source for c in columns],
+                include_columns=None if keep_others else [c.source for c in columns],
                 column_types={c.source: _ARROW_TYPES[c.kind] for c in columns},
                 null_values=[""], strings_can_be_null=False, quoted_strings_can_be_null=False),
         )
@@ -188,7 +204,7 @@ def diagnose(path: Path, data: bytes, fmt: Format, names: list[str],
         for column in columns:
             message = parse_problem(column, fields[positions[column.source]])
             if message is not None:
-                if number == 1 and not fmt.header:
+                if number == 1 and not fmt.header and positions[column.source] == 0:
                     message += " (this format has no header line)"
                 return InputError(str(path), message, line=number, column=column.source)
     return None
@@ -249,7 +265,7 @@ def _bad_mask(values: pa.Array, column: Col) -> pa.Array | None:
         return None
     mask = checks[0]
     for check in checks[1:]:
-        mask = pc.or_(mask, check)
+        mask = pc.or_kleene(mask, check)
     return pc.fill_null(mask, False)
 
 
@@ -260,20 +276,36 @@ def _describe(value: float | int | None, column: Col) -> str:
         return "NaN timestamp" if column.kind == "time" else "NaN value"
     if column.kind == "time":
         return f"infinite timestamp {value}" if math.isinf(value) else \
-            f"negative timestamp {value}"
+            f"negative timestamp {_fmt(value)}"
     if column.kind == "id" and value < 0:
         return f"negative id {value}"
     if column.kind == "flag":
         return f"expected 0 or 1, found {value}"
     if isinstance(value, float) and math.isinf(value):
         return f"infinite value {value}"
-    return f"{value} is outside the range {_fmt(column.low)} to {_fmt(column.high)}"
+    return f"{_fmt(value)} is outside the range {_fmt(column.low)} to {_fmt(column.high)}"
 
 
-def _fmt(bound: float | None) -> str:
-    if bound is None:
+def _fmt(number: float | None) -> str:
+    """3.0 → '3', 2.5 → '2.5', None → '…' (an open end of a range)."""
+    if number is None:
         return "…"
-    return str(int(bound)) if float(bound).is_integer() else str(bound)
+    return str(int(number)) if float(number).is_integer() else str(number)
+
+
+def first_repeat(column: pa.ChunkedArray | pa.Array) -> tuple[int, int] | None:
+    """(row of the first value seen before, row where it was first seen), or None."""
+    values = column.to_numpy() if isinstance(column, pa.Array) else \
+        column.combine_chunks().to_numpy(zero_copy_only=False)
+    order = np.argsort(values, kind="stable")
+    same = np.flatnonzero(values[order][1:] == values[order][:-1])
+    if len(same) == 0:
+        return None
+    repeats = order[same + 1]
+    index = int(np.argmin(repeats))
+    row = int(repeats[index])
+    first = int(order[np.searchsorted(values[order], values[row])])
+    return row, first
 
 
 def line_of_row(data: bytes, row: int, header: bool) -> int:
