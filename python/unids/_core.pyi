@@ -1,10 +1,23 @@
 """Type stubs of the compiled core (rust/unids-py). Semantics: docs/ALGORITHMS.md."""
 
-from typing import Any, Literal
+from typing import Any, Literal, final
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+
+__all__ = [
+    "LevelMiner",
+    "UnidsError",
+    "__version__",
+    "_debug_build",
+    "_sequence_addresses",
+    "mine_patterns",
+    "predictability",
+    "real_entropy",
+    "segment",
+    "window_patterns",
+]
 
 __version__: str
 
@@ -47,6 +60,7 @@ def segment(
 def _sequence_addresses(sequences: _Sequences) -> list[int]: ...
 def _debug_build() -> bool: ...
 
+@final
 class LevelMiner:
     def __new__(
         cls,

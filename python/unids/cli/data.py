@@ -118,3 +118,55 @@ def info(dataset_dir: str, as_json: bool) -> None:
               for s in manifest["sources"]]
     lines += [f"  note: {note}" for note in manifest["notes"]]
     emit(manifest, as_json, lines)
+
+
+@data.command()
+@click.argument("name")
+@click.option("-d", "--dest", default=".", show_default=True, type=click.Path(file_okay=False),
+              help="Folder to unpack into (as DEST/NAME).")
+@click.option("--url", default=None, help="Download from here instead of the known address.")
+@click.option("--sha256", default=None, help="Expected SHA-256 of the archive.")
+def fetch(name: str, dest: str, url: str | None, sha256: str | None) -> None:
+    """Download a dataset's official archive, verify its checksum and unpack it (needs internet).
+
+    \b
+    Examples:
+      unids data fetch ml-1m -d ~/data
+      unids data fetch mydata --url https://example.org/mydata.zip --sha256 0123…
+    """
+    import warnings
+
+    from unids.data.fetch import fetch as fetch_archive
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        folder = fetch_archive(name, dest, url=url, sha256=sha256, progress=None)
+    for warning in caught:
+        click.echo(f"warning: {warning.message}", err=True)
+    click.echo(f"{name} → {folder}")
+
+
+@data.command()
+@click.argument("dataset_dir", type=click.Path(file_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["recbole", "hstu"]), required=True,
+              help="recbole = atomic .inter/.user/.item files; hstu = generative-recommenders' "
+                   "sasrec_format.csv.")
+@click.option("-o", "--output", required=True, type=click.Path(),
+              help="recbole: a directory; hstu: a .csv file.")
+def export(dataset_dir: str, fmt: str, output: str) -> None:
+    """Write a prepared dataset in another toolkit's format.
+
+    \b
+    Examples:
+      unids data export prepared/ml-1m --format recbole -o recbole/ml-1m
+      unids data export prepared/ml-1m --format hstu -o hstu/sasrec_format.csv
+    """
+    from unids.data.export import write_hstu_sasrec_csv, write_recbole
+
+    dataset = Dataset.load(dataset_dir)
+    if fmt == "recbole":
+        written = write_recbole(dataset, output, dataset.name)
+        click.echo("wrote " + ", ".join(str(p) for p in written))
+    else:
+        write_hstu_sasrec_csv(dataset, output)
+        click.echo(f"wrote {output}")
