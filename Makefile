@@ -25,9 +25,12 @@ lint:  ## formatters and linters, as CI runs them
 fmt:  ## format Rust code
 	cargo fmt --all
 
-bench:  ## benchmarks (see BENCHMARKS.md)
-	$(PY) benches/bench_entropy.py
-	$(PY) benches/bench_mining.py
+BENCH_PY ?= $(if $(wildcard .venv-bench/bin/python),.venv-bench/bin/python,$(PY))
+bench:  ## benchmarks (peers need `bash benches/setup_peers.sh` first; see BENCHMARKS.md)
+	$(BENCH_PY) benches/bench_entropy.py
+	$(BENCH_PY) benches/bench_mining.py
+	$(BENCH_PY) benches/bench_scale.py
+	$(BENCH_PY) benches/bench_data.py
 
 ci:  ## what CI runs, on this checkout
 	bash .ci/run

@@ -133,3 +133,26 @@ def test_loading_another_schema_version_is_a_clear_error(tmp_path: Path) -> None
         Dataset.load(tmp_path / "ds")
     with pytest.raises(InputError, match="not a prepared dataset"):
         Dataset.load(tmp_path)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 30),
+                          st.one_of(st.integers(0, 5).map(float),
+                                    st.floats(0, 5, allow_nan=False))),
+                min_size=1, max_size=60))
+def test_time_order_matches_a_stable_python_sort(rows: list[tuple[int, int, float]]) -> None:
+    """Both sort paths (whole-second timestamps folded into one key, fractional ones sorted on
+    two keys) give the order of a stable sort by (user, timestamp)."""
+    rows = [*rows, (9, 0, 0.0), (9, 1, 0.0), (9, 2, 0.0)]  # one user always survives cleaning
+    users, items, times = (list(column) for column in zip(*rows, strict=True))
+    dataset = build_dataset(raw_log(users, items, times))
+    expected: dict[int, list[int]] = {}
+    for user, item, _ in sorted(rows, key=lambda row: (row[0], row[2])):
+        expected.setdefault(user, []).append(item)
+    raw_item = dict(zip(dataset.items["item"].to_pylist(),
+                        dataset.items["raw_item_id"].to_pylist(), strict=True))
+    raw_user = dict(zip(dataset.users["user"].to_pylist(),
+                        dataset.users["raw_user_id"].to_pylist(), strict=True))
+    got = {raw_user[row["user"]]: [raw_item[i] for i in row["items"]]
+           for row in dataset.sequences.to_pylist()}
+    assert got == {u: seq for u, seq in expected.items() if len(seq) >= 3}

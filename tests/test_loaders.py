@@ -316,3 +316,25 @@ def test_recbole_ids_integer_in_one_file_only_become_text(tmp_path: Path) -> Non
     assert raw.items is not None and raw.items["item_id"].to_pylist() == ["10", "11", "X9"]
     assert raw.interactions["user_id"].type == pa.int64()
     assert build_dataset(raw).items["name"].to_pylist() == ["a", "b", None]
+
+
+def test_gzip_fast_path_equals_the_slow_path() -> None:
+    """The streaming gzip parse (clean numeric files) gives the table the checked slow path
+    gives, and declines (None) whenever the slow path would have to word an error."""
+    import gzip
+
+    from unids.data.loaders._files import decompressed, read_raw
+    from unids.data.loaders._table import Format, parse_delimited, parse_gzip_fast
+    from unids.data.loaders.ml1m import RATINGS_TSV
+
+    path = data_dir() / "ml-1m" / "ratings_reconstructed.tsv.gz"
+    if not path.exists():
+        pytest.skip(f"{path} not found (set UNIDS_DATA)")
+    raw, _ = read_raw(path)
+    tsv = Format("\t", header=True)
+    fast = parse_gzip_fast(path, raw, tsv, RATINGS_TSV)
+    assert fast is not None
+    assert fast.equals(parse_delimited(path, decompressed(path, raw), tsv, RATINGS_TSV))
+    text = b"user_id\tmovie_id\trating\ttimestamp\trating_known\tts_exact\n1\t2\t9\t3\t1\t1\n"
+    assert parse_gzip_fast(path, gzip.compress(text), tsv, RATINGS_TSV) is None  # rating 9
+    assert parse_gzip_fast(path, gzip.compress(text)[:-9], tsv, RATINGS_TSV) is None  # cut off

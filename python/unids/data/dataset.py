@@ -191,8 +191,7 @@ def build_dataset(raw: RawLog, config: CleanConfig = CleanConfig()) -> Dataset:
     user_raw, user_index = _factorize(table["user_id"])
     item_raw, item_index = _factorize(table["item_id"])
     timestamps = table["timestamp"].to_numpy().astype(np.float64)
-    # Time order per user, stable: ties keep file order (np.lexsort is stable).
-    order = np.lexsort((timestamps, user_index))
+    order = _time_order(user_index, timestamps)
     keep = np.ones(len(order), dtype=bool)
     if config.dedup != "keep-all":
         keep &= _dedup_mask(user_index[order], item_index[order], config.dedup)
@@ -208,8 +207,9 @@ def build_dataset(raw: RawLog, config: CleanConfig = CleanConfig()) -> Dataset:
         order, users_sorted = order[recent], users_sorted[recent]
 
     # Contiguous ids in ascending raw-id order; 0 stays free for padding.
-    kept_users = np.unique(users_sorted)
-    kept_items = np.unique(item_index[order])
+    # Distinct kept ids, ascending: a bincount over dense indices beats sorting (np.unique).
+    kept_users = np.flatnonzero(np.bincount(users_sorted, minlength=len(user_raw)))
+    kept_items = np.flatnonzero(np.bincount(item_index[order], minlength=len(item_raw)))
     user_new = np.zeros(len(user_raw), dtype=np.int32)
     user_new[kept_users] = np.arange(1, len(kept_users) + 1, dtype=np.int32)
     item_new = np.zeros(len(item_raw), dtype=np.int32)
@@ -249,9 +249,35 @@ def build_dataset(raw: RawLog, config: CleanConfig = CleanConfig()) -> Dataset:
     return Dataset(sequences, users, items, manifest)
 
 
+def _time_order(user_index: np.ndarray, timestamps: np.ndarray) -> np.ndarray:
+    """Row order by (user, timestamp), stable: ties keep file order.
+
+    Whole-second timestamps (the usual case) fold with the user into one int64 key, which a
+    stable NumPy sort orders about twice as fast as Arrow's two-key sort (and 3× np.lexsort)."""
+    if len(timestamps):
+        low, high = timestamps.min(), timestamps.max()
+        span = high - low + 1
+        if (np.isfinite(span) and span * (int(user_index.max()) + 1) < 2.0**62
+                and np.array_equal(timestamps, np.floor(timestamps))):
+            key = user_index * np.int64(span) + (timestamps - low).astype(np.int64)
+            return np.argsort(key, kind="stable")
+    return pc.sort_indices(pa.table({"user": user_index, "time": timestamps}),
+                           sort_keys=[("user", "ascending"), ("time", "ascending")]).to_numpy()
+
+
 def _factorize(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
     """(sorted distinct raw ids, index of each row's id in them)."""
-    encoded = pc.dictionary_encode(column.combine_chunks())
+    values = column.combine_chunks()
+    if pa.types.is_integer(values.type) and len(values) and values.null_count == 0:
+        ids = values.to_numpy()
+        low, high = int(ids.min()), int(ids.max())
+        if low >= 0 and high <= 8 * len(ids) + (1 << 20):
+            # Ids are dense enough for a presence table: O(n) instead of a hash or a sort.
+            present = np.zeros(high + 1, dtype=bool)
+            present[ids] = True
+            rank = np.cumsum(present, dtype=np.int64) - 1
+            return np.flatnonzero(present), rank[ids]
+    encoded = pc.dictionary_encode(values)
     dictionary = encoded.dictionary
     order = pc.sort_indices(dictionary)
     rank = np.empty(len(dictionary), dtype=np.int64)

@@ -117,17 +117,24 @@ const NONE: u32 = u32::MAX;
 /// state also keeps an intrusive list of its symbols so that cloning can copy its transitions.
 #[derive(Default)]
 struct SuffixAutomaton {
-    /// Length of the longest string of each state.
-    len: Vec<u32>,
-    /// Suffix link (`NONE` for the root).
-    link: Vec<u32>,
-    /// End position of the first occurrence of the state's strings (clones inherit it).
-    first_end: Vec<u32>,
-    /// Head of the state's symbol list in `symbols` (`NONE` when it has no transition).
-    first_symbol: Vec<u32>,
+    /// One record per state, so that the fields read together share a cache line: on long
+    /// sequences the automaton outgrows the cache and every separate array costs a miss.
+    states: Vec<State>,
     /// (symbol, next entry of the same state's list).
     symbols: Vec<(u32, u32)>,
     transitions: FxHashMap<u64, u32>,
+}
+
+#[derive(Clone, Copy)]
+struct State {
+    /// Length of the longest string of the state.
+    len: u32,
+    /// Suffix link (`NONE` for the root).
+    link: u32,
+    /// End position of the first occurrence of the state's strings (clones inherit it).
+    first_end: u32,
+    /// Head of the state's symbol list in `symbols` (`NONE` when it has no transition).
+    first_symbol: u32,
 }
 
 #[inline]
@@ -141,7 +148,7 @@ impl SuffixAutomaton {
         self.reset(seq.len());
         let mut last = self.add_state(0, NONE);
         for (i, &symbol) in seq.iter().enumerate() {
-            let cur = self.add_state(self.len[last as usize] + 1, i as u32);
+            let cur = self.add_state(self.states[last as usize].len + 1, i as u32);
             let mut p = last;
             // Walk up the suffix links from the old end, adding `symbol` where it is missing.
             let mut existing = NONE;
@@ -154,13 +161,13 @@ impl SuffixAutomaton {
                     std::collections::hash_map::Entry::Vacant(slot) => {
                         slot.insert(cur);
                         self.push_symbol(p, symbol);
-                        p = self.link[p as usize];
+                        p = self.states[p as usize].link;
                     }
                 }
             }
-            self.link[cur as usize] = if existing == NONE {
+            self.states[cur as usize].link = if existing == NONE {
                 0
-            } else if self.len[p as usize] + 1 == self.len[existing as usize] {
+            } else if self.states[p as usize].len + 1 == self.states[existing as usize].len {
                 existing
             } else {
                 self.split(p, symbol, existing)
@@ -172,8 +179,8 @@ impl SuffixAutomaton {
     /// Clones `q` (reached from `p` by `symbol`) into a state of length `len[p] + 1` and
     /// redirects the transitions that pointed at `q` along `p`'s suffix path. Returns the clone.
     fn split(&mut self, mut p: u32, symbol: u32, q: u32) -> u32 {
-        let clone = self.add_state(self.len[p as usize] + 1, self.first_end[q as usize]);
-        let mut entry = self.first_symbol[q as usize];
+        let clone = self.add_state(self.states[p as usize].len + 1, self.states[q as usize].first_end);
+        let mut entry = self.states[q as usize].first_symbol;
         while entry != NONE {
             let (s, next) = self.symbols[entry as usize];
             // Every listed symbol has its transition; `if let` just keeps this total.
@@ -183,14 +190,14 @@ impl SuffixAutomaton {
             }
             entry = next;
         }
-        self.link[clone as usize] = self.link[q as usize];
-        self.link[q as usize] = clone;
+        self.states[clone as usize].link = self.states[q as usize].link;
+        self.states[q as usize].link = clone;
         while p != NONE {
             match self.transitions.get_mut(&key(p, symbol)) {
                 Some(target) if *target == q => *target = clone,
                 _ => break,
             }
-            p = self.link[p as usize];
+            p = self.states[p as usize].link;
         }
         clone
     }
@@ -207,14 +214,14 @@ impl SuffixAutomaton {
                 // Drop seq[i - 1]: the shorter string is in the same state unless that state
                 // no longer covers its length, then it is the suffix-link parent's longest.
                 matched -= 1;
-                let parent = self.link[state as usize];
-                if matched == self.len[parent as usize] as usize {
+                let parent = self.states[state as usize].link;
+                if matched == self.states[parent as usize].len as usize {
                     state = parent;
                 }
             }
             while i + matched < n {
                 match self.transitions.get(&key(state, seq[i + matched])) {
-                    Some(&next) if (self.first_end[next as usize] as usize) < i => {
+                    Some(&next) if (self.states[next as usize].first_end as usize) < i => {
                         state = next;
                         matched += 1;
                     }
@@ -227,10 +234,7 @@ impl SuffixAutomaton {
 
     fn reset(&mut self, n: usize) {
         let states = 2 * n + 1;
-        self.len.clear();
-        self.link.clear();
-        self.first_end.clear();
-        self.first_symbol.clear();
+        self.states.clear();
         self.symbols.clear();
         // Clearing a hash map costs its capacity: after one very long sequence, start afresh
         // rather than pay that for every short one that follows.
@@ -240,27 +244,21 @@ impl SuffixAutomaton {
             self.transitions.clear();
         }
         // At most 2n − 1 states and 3n − 4 transitions (Blumer et al.).
-        self.len.reserve(states);
-        self.link.reserve(states);
-        self.first_end.reserve(states);
-        self.first_symbol.reserve(states);
+        self.states.reserve(states);
         self.symbols.reserve(3 * n);
         self.transitions.reserve(3 * n);
     }
 
     fn add_state(&mut self, len: u32, first_end: u32) -> u32 {
-        let id = self.len.len() as u32;
-        self.len.push(len);
-        self.link.push(NONE);
-        self.first_end.push(first_end);
-        self.first_symbol.push(NONE);
+        let id = self.states.len() as u32;
+        self.states.push(State { len, link: NONE, first_end, first_symbol: NONE });
         id
     }
 
     fn push_symbol(&mut self, state: u32, symbol: u32) {
         let entry = self.symbols.len() as u32;
-        self.symbols.push((symbol, self.first_symbol[state as usize]));
-        self.first_symbol[state as usize] = entry;
+        self.symbols.push((symbol, self.states[state as usize].first_symbol));
+        self.states[state as usize].first_symbol = entry;
     }
 }
 

@@ -31,21 +31,32 @@ def require_file(path: Path) -> None:
 
 def read_source(path: Path) -> tuple[bytes, SourceFile]:
     """The file's content (gunzipped when it is gzip data) and its SourceFile record."""
+    raw, source = read_raw(path)
+    return decompressed(path, raw), source
+
+
+def read_raw(path: Path) -> tuple[bytes, SourceFile]:
+    """The file's bytes as stored (still compressed) and its SourceFile record."""
     require_file(path)
     try:
         raw = path.read_bytes()
     except OSError as error:
         raise InputError(str(path), f"cannot read: {error.strerror}") from None
-    source = SourceFile(name=path.name, sha256=hashlib.sha256(raw).hexdigest(), bytes=len(raw))
+    return raw, SourceFile(name=path.name, sha256=hashlib.sha256(raw).hexdigest(),
+                           bytes=len(raw))
+
+
+def decompressed(path: Path, raw: bytes) -> bytes:
+    """`raw` gunzipped when it is gzip data; an empty file is an error."""
     if raw.startswith(GZIP_MAGIC):
         data = gunzip(path, raw)
     elif path.name.endswith(".gz") and raw:
         raise InputError(str(path), "not gzip data, although the name ends in .gz")
     else:
         data = raw
-    if not data.strip():
+    if _NON_SPACE.search(data) is None:
         raise InputError(str(path), "the file is empty")
-    return data, source
+    return data
 
 
 def gunzip(path: Path, raw: bytes) -> bytes:

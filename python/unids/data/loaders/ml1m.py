@@ -15,6 +15,7 @@ tabs). `movies.dat` is latin-1.
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pyarrow as pa
@@ -24,7 +25,7 @@ from unids.data.raw import LabelRule, RawLog, SourceFile
 from unids.errors import InputError
 
 from ._files import read_source
-from ._table import Col, Format, line_of_row, parse_delimited, read_delimited
+from ._table import Col, Format, line_of_row, read_delimited
 
 NAME = "ml-1m"
 RATINGS_CANDIDATES = ("ratings.dat", "ratings_reconstructed.tsv.gz", "ratings_known_rows.dat.gz")
@@ -82,19 +83,26 @@ def load_ml1m(path: str | os.PathLike[str], *, ratings: str | os.PathLike[str] |
                              f"{', '.join(RATINGS_CANDIDATES)} (or pass ratings=FILE)")
         ratings_path = found[0]
 
-    interactions, source, notes = _read_ratings(ratings_path)
-    files = [source]
-    users = items = None
-    if (folder / "users.dat").is_file():
-        users, users_source = read_delimited(folder / "users.dat", DAT, USERS_DAT)
-        files.append(users_source)
-    else:
-        notes.append("users.dat not found: no user features")
-    if (folder / "movies.dat").is_file():
-        items, movies_source = read_movies(folder / "movies.dat", encoding)
-        files.append(movies_source)
-    else:
-        notes.append("movies.dat not found: no item features")
+    # The side files are read while the ratings are gunzipped and parsed: zlib, hashing and
+    # pyarrow release the interpreter, so the second core does the side files.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        users_job = (pool.submit(read_delimited, folder / "users.dat", DAT, USERS_DAT)
+                     if (folder / "users.dat").is_file() else None)
+        movies_job = (pool.submit(read_movies, folder / "movies.dat", encoding)
+                      if (folder / "movies.dat").is_file() else None)
+        interactions, source, notes = _read_ratings(ratings_path)
+        files = [source]
+        users = items = None
+        if users_job is not None:
+            users, users_source = users_job.result()
+            files.append(users_source)
+        else:
+            notes.append("users.dat not found: no user features")
+        if movies_job is not None:
+            items, movies_source = movies_job.result()
+            files.append(movies_source)
+        else:
+            notes.append("movies.dat not found: no item features")
     return RawLog(NAME, interactions, users=users, items=items, behaviors=("rating",),
                   label=LabelRule("rating", 4.0), files=tuple(files), notes=tuple(notes))
 
@@ -107,16 +115,15 @@ def _read_ratings(path: Path) -> tuple[pa.Table, SourceFile, list[str]]:
             notes.append("only the rows whose rating and timestamp are known exactly; the "
                          "original ratings.dat has 1,000,209 rows")
         return table, source, notes
-    data, source = read_source(path)
-    tsv = Format("\t", header=True)
-    table = parse_delimited(path, data, tsv, RATINGS_TSV)
+    table, source = read_delimited(path, Format("\t", header=True), RATINGS_TSV)
     known = pc.equal(table["rating_known"], 1)
     zero_but_known = pc.and_(known, pc.less(table["rating"], 1))
     if pc.any(zero_but_known).as_py():
         row = int(pc.index(zero_but_known.combine_chunks(), True).as_py())
         raise InputError(str(path), f"rating {table['rating'][row].as_py():g} is marked known "
                          "(rating_known = 1) but is not a MovieLens rating (1 to 5)",
-                         line=line_of_row(data, row, header=True), column="rating")
+                         line=line_of_row(read_source(path)[0], row, header=True),
+                         column="rating")
     rating = pc.if_else(known, table["rating"], pa.scalar(None, pa.float64()))
     unknown = table.num_rows - pc.sum(known).as_py()
     inexact = table.num_rows - pc.sum(table["ts_exact"]).as_py()
