@@ -19,13 +19,13 @@ echo "== .venv-bench (with --system-site-packages of $("$PYTHON" -c 'import sys;
 rm -rf "$ROOT/.venv-bench"
 "$PYTHON" -m venv --system-site-packages "$ROOT/.venv-bench"
 BENCH_PIP=("$ROOT/.venv-bench/bin/python" -m pip install --disable-pip-version-check -q)
-"${BENCH_PIP[@]}" fastmob==0.3.2 seq2pat==2.0.0 scikit-learn==1.9.1
+"${BENCH_PIP[@]}" fastmob==0.3.2 seq2pat==2.0.0 scikit-learn==1.9.1 pandas==3.1.1  # pandas: bench_data baseline
 # LCSFinder 1.1.0 (ProcessEntropy's C++ core) uses std::numeric_limits without #include <limits>,
 # which GCC 12 rejects ("'numeric_limits' was not declared in this scope"); force the include.
 CPPFLAGS="-include limits" CXXFLAGS="-include limits" "${BENCH_PIP[@]}" --no-cache-dir \
     LCSFinder==1.1.0 ProcessEntropy==1.1.2.dev0
 "$ROOT/.venv-bench/bin/python" -c "import unids, fastmob, ProcessEntropy.SelfEntropy, \
-sequential.seq2pat, sklearn; print('bench peers ok')"
+sequential.seq2pat, sklearn, pandas; print('bench peers ok')"
 
 echo "== .venv-skmob"
 if [[ -z "${SKMOB_PYTHON:-}" ]]; then
