@@ -112,15 +112,17 @@ fn for_each_lambda_approx<'a>(seq: &'a [u32], discovered: &mut FxHashSet<&'a [u3
 const NONE: u32 = u32::MAX;
 
 /// Suffix automaton of one whole sequence, with the end position of every state's first
-/// occurrence. Item ids are arbitrary `u32`, so transitions live in one hash map keyed by
-/// `(state, symbol)` rather than per-state arrays (the root alone can have ~n of them); each
-/// state also keeps an intrusive list of its symbols so that cloning can copy its transitions.
+/// occurrence. Item ids are arbitrary `u32`, so there is no per-state array of transitions (the
+/// root alone can have ~n of them). Each state keeps its first transition inline — most states
+/// have exactly one, and a state reached from another was usually created at a nearby position,
+/// so following it stays in the same part of memory — and the rest live in one hash map keyed by
+/// `(state, symbol)`, listed per state so that cloning can copy them. On long sequences the
+/// automaton outgrows the cache, and touching the hash map only for the few branching states
+/// saves most of the misses.
 #[derive(Default)]
 struct SuffixAutomaton {
-    /// One record per state, so that the fields read together share a cache line: on long
-    /// sequences the automaton outgrows the cache and every separate array costs a miss.
     states: Vec<State>,
-    /// (symbol, next entry of the same state's list).
+    /// Overflow transitions: (symbol, next entry of the same state's list).
     symbols: Vec<(u32, u32)>,
     transitions: FxHashMap<u64, u32>,
 }
@@ -133,7 +135,10 @@ struct State {
     link: u32,
     /// End position of the first occurrence of the state's strings (clones inherit it).
     first_end: u32,
-    /// Head of the state's symbol list in `symbols` (`NONE` when it has no transition).
+    /// The inline transition: symbol and target (`NONE` when the state has none).
+    inline_symbol: u32,
+    inline_target: u32,
+    /// Head of the state's list of overflow symbols in `symbols` (`NONE` when empty).
     first_symbol: u32,
 }
 
@@ -153,14 +158,13 @@ impl SuffixAutomaton {
             // Walk up the suffix links from the old end, adding `symbol` where it is missing.
             let mut existing = NONE;
             while p != NONE {
-                match self.transitions.entry(key(p, symbol)) {
-                    std::collections::hash_map::Entry::Occupied(target) => {
-                        existing = *target.get();
+                match self.target(p, symbol) {
+                    Some(target) => {
+                        existing = target;
                         break;
                     }
-                    std::collections::hash_map::Entry::Vacant(slot) => {
-                        slot.insert(cur);
-                        self.push_symbol(p, symbol);
+                    None => {
+                        self.add_transition(p, symbol, cur);
                         p = self.states[p as usize].link;
                     }
                 }
@@ -176,27 +180,63 @@ impl SuffixAutomaton {
         }
     }
 
+    #[inline]
+    fn target(&self, state: u32, symbol: u32) -> Option<u32> {
+        let record = &self.states[state as usize];
+        // An empty slot has target NONE (no state has that id), so any u32 symbol is allowed.
+        if record.inline_symbol == symbol && record.inline_target != NONE {
+            Some(record.inline_target)
+        } else if record.first_symbol == NONE {
+            None
+        } else {
+            self.transitions.get(&key(state, symbol)).copied()
+        }
+    }
+
+    fn add_transition(&mut self, state: u32, symbol: u32, target: u32) {
+        let record = &mut self.states[state as usize];
+        if record.inline_target == NONE {
+            record.inline_symbol = symbol;
+            record.inline_target = target;
+        } else {
+            self.transitions.insert(key(state, symbol), target);
+            let entry = self.symbols.len() as u32;
+            self.symbols.push((symbol, record.first_symbol));
+            record.first_symbol = entry;
+        }
+    }
+
+    /// Points the existing transition of `state` on `symbol` at `target`.
+    fn redirect(&mut self, state: u32, symbol: u32, target: u32) {
+        let record = &mut self.states[state as usize];
+        if record.inline_symbol == symbol && record.inline_target != NONE {
+            record.inline_target = target;
+        } else if let Some(slot) = self.transitions.get_mut(&key(state, symbol)) {
+            *slot = target;
+        }
+    }
+
     /// Clones `q` (reached from `p` by `symbol`) into a state of length `len[p] + 1` and
     /// redirects the transitions that pointed at `q` along `p`'s suffix path. Returns the clone.
     fn split(&mut self, mut p: u32, symbol: u32, q: u32) -> u32 {
-        let clone = self.add_state(self.states[p as usize].len + 1, self.states[q as usize].first_end);
-        let mut entry = self.states[q as usize].first_symbol;
+        let original = self.states[q as usize];
+        let clone = self.add_state(self.states[p as usize].len + 1, original.first_end);
+        if original.inline_target != NONE {
+            self.add_transition(clone, original.inline_symbol, original.inline_target);
+        }
+        let mut entry = original.first_symbol;
         while entry != NONE {
             let (s, next) = self.symbols[entry as usize];
             // Every listed symbol has its transition; `if let` just keeps this total.
             if let Some(&target) = self.transitions.get(&key(q, s)) {
-                self.transitions.insert(key(clone, s), target);
-                self.push_symbol(clone, s);
+                self.add_transition(clone, s, target);
             }
             entry = next;
         }
-        self.states[clone as usize].link = self.states[q as usize].link;
+        self.states[clone as usize].link = original.link;
         self.states[q as usize].link = clone;
-        while p != NONE {
-            match self.transitions.get_mut(&key(p, symbol)) {
-                Some(target) if *target == q => *target = clone,
-                _ => break,
-            }
+        while p != NONE && self.target(p, symbol) == Some(q) {
+            self.redirect(p, symbol, clone);
             p = self.states[p as usize].link;
         }
         clone
@@ -220,8 +260,8 @@ impl SuffixAutomaton {
                 }
             }
             while i + matched < n {
-                match self.transitions.get(&key(state, seq[i + matched])) {
-                    Some(&next) if (self.states[next as usize].first_end as usize) < i => {
+                match self.target(state, seq[i + matched]) {
+                    Some(next) if (self.states[next as usize].first_end as usize) < i => {
                         state = next;
                         matched += 1;
                     }
@@ -243,22 +283,22 @@ impl SuffixAutomaton {
         } else {
             self.transitions.clear();
         }
-        // At most 2n − 1 states and 3n − 4 transitions (Blumer et al.).
+        // At most 2n − 1 states (Blumer et al.). The overflow map is left to grow: how many of
+        // the ≤ 3n − 4 transitions overflow the inline slots depends on the sequence.
         self.states.reserve(states);
-        self.symbols.reserve(3 * n);
-        self.transitions.reserve(3 * n);
     }
 
     fn add_state(&mut self, len: u32, first_end: u32) -> u32 {
         let id = self.states.len() as u32;
-        self.states.push(State { len, link: NONE, first_end, first_symbol: NONE });
+        self.states.push(State {
+            len,
+            link: NONE,
+            first_end,
+            inline_symbol: NONE,
+            inline_target: NONE,
+            first_symbol: NONE,
+        });
         id
-    }
-
-    fn push_symbol(&mut self, state: u32, symbol: u32) {
-        let entry = self.symbols.len() as u32;
-        self.symbols.push((symbol, self.states[state as usize].first_symbol));
-        self.states[state as usize].first_symbol = entry;
     }
 }
 
@@ -308,6 +348,16 @@ mod tests {
         }
         let high = testing::high_ids(&[rng.sequence(8, 200)]);
         assert_eq!(lambdas_exact(&high[0]), brute_force_lambdas(&high[0]));
+    }
+
+    #[test]
+    fn any_u32_symbol_works() {
+        // u32::MAX doubles as "no state" inside the automaton; as a symbol it must be ordinary.
+        let mut rng = XorShift::new(3);
+        for _ in 0..300 {
+            let seq: Vec<u32> = rng.sequence(3, 30).into_iter().map(|s| u32::MAX - s).collect();
+            assert_eq!(lambdas_exact(&seq), brute_force_lambdas(&seq), "{seq:?}");
+        }
     }
 
     #[test]
