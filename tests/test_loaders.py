@@ -338,3 +338,15 @@ def test_gzip_fast_path_equals_the_slow_path() -> None:
     text = b"user_id\tmovie_id\trating\ttimestamp\trating_known\tts_exact\n1\t2\t9\t3\t1\t1\n"
     assert parse_gzip_fast(path, gzip.compress(text), tsv, RATINGS_TSV) is None  # rating 9
     assert parse_gzip_fast(path, gzip.compress(text)[:-9], tsv, RATINGS_TSV) is None  # cut off
+
+
+def test_kuairand_feeds_every_token_source(kuairand_folder: Path) -> None:
+    """KuaiRand's sources per SPEC §5: video tags (domain), user features (user), click share
+    (behavior) — each stage gets its own, none falls back."""
+    from unids.formats import format_dataset
+
+    dataset = build_dataset(load("kuairand", kuairand_folder))
+    for stage, source in (("recall", "domain"), ("coarse", "user"), ("fine", "behavior")):
+        result = format_dataset(dataset, stage)
+        assert result.manifest["source"] == {"requested": source, "used": source}
+        assert result.pt.num_rows == dataset.n_users
