@@ -9,10 +9,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from unids.config import data_dir
 from unids.errors import InputError
 from unids.io import Columns, atomic_path, load_sequences, read_interactions
+from unids.io.interactions import drop_tail
 
 ML1M = data_dir() / "ml-1m" / "ratings_reconstructed.tsv.gz"
 
@@ -139,3 +142,12 @@ def test_atomic_path_replaces_on_success(tmp_path: Path) -> None:
         temporary.write_text("new")
     assert target.read_text() == "new"
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 9), max_size=6), max_size=8), st.integers(0, 3),
+       st.integers(0, 4))
+def test_drop_tail_matches_slicing_lists(lists: list[list[int]], drop: int, start: int) -> None:
+    array = pa.array(lists, pa.list_(pa.int32())).slice(min(start, len(lists)))
+    expected = [x[: max(len(x) - drop, 0)] for x in lists[min(start, len(lists)):]]
+    assert drop_tail(array, drop).to_pylist() == expected

@@ -23,6 +23,7 @@ from unids import __version__
 from unids.data.raw import LabelRule, RawLog
 from unids.errors import InputError, UserError
 from unids.io import atomic_path, write_json
+from unids.io.interactions import drop_tail
 
 SCHEMA_VERSION = 1
 #: Leave-one-out: the last interaction is the test target, the one before it the validation one.
@@ -105,13 +106,13 @@ class Dataset:
 
     def train(self) -> TrainPart:
         """The training part of every user (all but the last HOLDOUT interactions)."""
-        behaviors = {b: _head(self._lists(b), HOLDOUT) for b in self.behaviors}
+        behaviors = {b: drop_tail(self._lists(b), HOLDOUT) for b in self.behaviors}
         if "label" in self.sequences.column_names:
-            behaviors["label"] = _head(self._lists("label"), HOLDOUT)
+            behaviors["label"] = drop_tail(self._lists("label"), HOLDOUT)
         return TrainPart(
             users=self.sequences["user"].to_numpy(),
-            items=_head(self._lists("items"), HOLDOUT),
-            timestamps=_head(self._lists("timestamps"), HOLDOUT),
+            items=drop_tail(self._lists("items"), HOLDOUT),
+            timestamps=drop_tail(self._lists("timestamps"), HOLDOUT),
             behaviors=behaviors,
         )
 
@@ -168,19 +169,6 @@ class Dataset:
                 raise InputError(str(directory / f"{name}.parquet"),
                                  f"unreadable ({error})") from None
         return cls(tables["sequences"], tables["users"], tables["items"], manifest)
-
-
-def _head(lists: pa.ListArray, drop: int) -> pa.ListArray:
-    """A fresh list array without the last `drop` values of each list (copies the values)."""
-    offsets = lists.offsets.to_numpy().astype(np.int64)
-    lengths = np.diff(offsets)
-    kept = np.maximum(lengths - drop, 0)
-    starts = offsets[:-1]
-    index = np.repeat(starts - np.concatenate([[0], np.cumsum(kept)[:-1]]), kept) + np.arange(
-        kept.sum())
-    values = pc.take(lists.values, pa.array(index, pa.int64()))
-    new_offsets = np.concatenate([[0], np.cumsum(kept)]).astype(np.int32)
-    return pa.ListArray.from_arrays(pa.array(new_offsets), values)
 
 
 def build_dataset(raw: RawLog, config: CleanConfig = CleanConfig()) -> Dataset:

@@ -62,20 +62,20 @@ class Sequences:
             raise ValueError("holdout must be ≥ 0")
         if holdout == 0:
             return self
-        return Sequences(self.users, _drop_tail(self.items, holdout),
-                         None if self.timestamps is None else _drop_tail(self.timestamps, holdout))
+        return Sequences(self.users, drop_tail(self.items, holdout),
+                         None if self.timestamps is None else drop_tail(self.timestamps, holdout))
 
 
-def _drop_tail(lists: pa.ListArray, holdout: int) -> pa.ListArray:
+def drop_tail(lists: pa.ListArray, drop: int) -> pa.ListArray:
+    """A fresh list array without the last `drop` values of each list (the values are copied,
+    so the result shares no memory with the input)."""
     offsets = lists.offsets.to_numpy().astype(np.int64)
-    lengths = np.diff(offsets)
-    owner = np.repeat(np.arange(len(lengths)), lengths)  # list index of every value
-    position_in_list = np.arange(offsets[-1] - offsets[0]) - (offsets[:-1] - offsets[0])[owner]
-    keep = position_in_list < (lengths - holdout)[owner]
-    values = lists.flatten().filter(pa.array(keep))
-    kept = np.maximum(lengths - holdout, 0)
-    new_offsets = np.concatenate([[0], np.cumsum(kept)]).astype(np.int32)
-    return pa.ListArray.from_arrays(pa.array(new_offsets), values)
+    kept = np.maximum(np.diff(offsets) - drop, 0)
+    new_offsets = np.concatenate([[0], np.cumsum(kept)])
+    # Value j of the result comes from the same position within its list in the input.
+    index = np.repeat(offsets[:-1] - new_offsets[:-1], kept) + np.arange(new_offsets[-1])
+    values = pc.take(lists.values, pa.array(index, pa.int64()))
+    return pa.ListArray.from_arrays(pa.array(new_offsets.astype(np.int32)), values)
 
 
 def sniff_separator(path: Path) -> str:
