@@ -61,7 +61,7 @@ def entropy_table(
     """
     entropy = _core.real_entropy(items, estimator=estimator, threads=threads)
     lengths = pc.list_value_length(items).to_numpy(zero_copy_only=False).astype(np.int64)
-    distinct = _distinct_per_list(items)
+    distinct = distinct_per_list(items)
     if n_symbols == "global":
         n = np.full(len(lengths), float(len(pc.unique(items.flatten()))))
     else:
@@ -89,8 +89,8 @@ def entropy_table(
     return table, summary
 
 
-def _distinct_per_list(items: pa.ListArray) -> np.ndarray:
-    """Distinct items per list, vectorised: sort (list, item) pairs and count changes."""
+def distinct_per_list(items: pa.ListArray) -> np.ndarray:
+    """Distinct values per list, vectorised: sort (list, value) pairs and count changes."""
     lengths = pc.list_value_length(items).to_numpy(zero_copy_only=False).astype(np.int64)
     owner = np.repeat(np.arange(len(lengths)), lengths)
     values = items.flatten().to_numpy().astype(np.int64)

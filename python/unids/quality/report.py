@@ -26,7 +26,7 @@ import unids
 from unids.data.dataset import Dataset
 from unids.data.time import has_clock_time
 from unids.io import write_json, write_parquet
-from unids.quality.entropy import _distinct_per_list, max_predictability
+from unids.quality.entropy import distinct_per_list, max_predictability
 from unids.quality.model_entropy import model_entropy
 from unids.quality.views import View, symbol_views
 
@@ -218,7 +218,7 @@ def _measure_view(view: View, *, max_len: int, min_support: int, threads: int | 
     lengths = sequences.value_lengths().to_numpy(zero_copy_only=False).astype(np.int64)
     exact = unids.real_entropy(sequences, estimator="exact", threads=threads)
     approx = unids.real_entropy(sequences, estimator="approx", threads=threads)
-    distinct = _distinct_per_list(sequences)
+    distinct = distinct_per_list(sequences)
     pi_user, saturated_user = max_predictability(exact, distinct.astype(np.float64))
     pi_global, saturated_global = max_predictability(exact, float(view.n_symbols))
     model = model_entropy(sequences, max_len=max_len, min_support=min_support)
