@@ -45,6 +45,36 @@ def test_lambdas_exact_equals_quadratic_definition(seq):
 
 
 @CHEAP
+@given(seqs=sequences(max_length=60), method=st.sampled_from(["automaton", "suffix_array"]))
+@example(seqs=[[], [7], [7, 7], [7, 8], [2**31 - 1] * 9, [0, 2**31 - 1] * 6], method="suffix_array")
+@example(seqs=[[], [7], [7, 7], [7, 8], [2**31 - 1] * 9, [0, 2**31 - 1] * 6], method="automaton")
+def test_lambdas_exact_parity_by_method(seqs, method):
+    # `real_entropy` takes the suffix array only for long sequences (lz.rs SUFFIX_ARRAY_FROM),
+    # beyond what the reference affords: here each method is forced on short ones.
+    got = _core._lambdas_exact(pa.array(seqs, type=pa.list_(pa.int32())), method)
+    assert [g.tolist() for g in got] == [reference.lambdas_exact(seq) for seq in seqs]
+    assert all(g.dtype == np.uint32 for g in got)
+
+
+def test_lambdas_exact_rejects_unknown_method():
+    with pytest.raises(ValueError, match="method"):
+        _core._lambdas_exact([np.array([1, 2], dtype=np.int32)], "quadratic")
+
+
+def test_real_entropy_long_sequences_take_either_method():
+    # Above the switch real_entropy uses the suffix array; it must equal the automaton's value.
+    rng = np.random.default_rng(11)
+    seqs = [rng.integers(0, k, size=n).astype(np.int32) for k, n in [(3, 9000), (50, 20_000)]]
+    seqs.append(np.tile(np.array([4, 2**31 - 1, 4], dtype=np.int32), 4000))
+    got = _core.real_entropy(seqs)
+    for seq, value in zip(seqs, got, strict=True):
+        lambdas = _core._lambdas_exact([seq], "automaton")[0]
+        n = len(seq)
+        assert value == n * math.log2(n) / float(lambdas.sum(dtype=np.int64))
+        assert np.array_equal(lambdas, _core._lambdas_exact([seq], "suffix_array")[0])
+
+
+@CHEAP
 @given(
     seqs=sequences(max_length=60),
     kind=input_kinds,

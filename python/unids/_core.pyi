@@ -11,6 +11,7 @@ __all__ = [
     "UnidsError",
     "__version__",
     "_debug_build",
+    "_lambdas_exact",
     "_sequence_addresses",
     "mine_patterns",
     "predictability",
@@ -59,6 +60,9 @@ def segment(
 ) -> pa.ListArray: ...
 def _sequence_addresses(sequences: _Sequences) -> list[int]: ...
 def _debug_build() -> bool: ...
+def _lambdas_exact(
+    sequences: _Sequences, method: Literal["automaton", "suffix_array"]
+) -> list[npt.NDArray[np.uint32]]: ...
 
 @final
 class LevelMiner:

@@ -18,6 +18,9 @@ pub use patterns::PatternTable;
 mod corpus;
 mod items;
 mod level;
+mod lpnf;
 mod occurrences;
+mod prefetch;
+mod suffix_array;
 #[cfg(test)]
 mod testing;

@@ -3,20 +3,59 @@
 use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 
+use crate::lpnf;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Estimator {
-    /// Kontoyiannis/Song: Λ_i against the past `s[0..i)` only, via a suffix automaton. O(n).
+    /// Kontoyiannis/Song: Λ_i against the past `s[0..i)` only. O(n), by `ExactMethod`.
     Exact,
     /// The hash-set variant of the authors' earlier public code. Kept for comparability.
     Approx,
 }
 
+/// How the exact Λ are computed. Both give the same numbers; `real_entropy` picks by length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExactMethod {
+    /// Matching statistics on a suffix automaton: fastest while the automaton fits in the caches.
+    Automaton,
+    /// Longest previous non-overlapping factors from a suffix array (`lpnf`): its passes are
+    /// sequential or independent random accesses, so its cost per item stays nearly flat as n
+    /// grows.
+    SuffixArray,
+}
+
+/// From this length on the suffix array is the faster method (docs/ALGORITHMS.md §1 has the
+/// measurements): below it the automaton fits in the caches, and on the short, mostly distinct
+/// histories of rating data it does less work.
+pub const SUFFIX_ARRAY_FROM: usize = 1 << 13;
+
+impl ExactMethod {
+    /// The faster method for a sequence of length `n`.
+    pub fn for_length(n: usize) -> Self {
+        if n >= SUFFIX_ARRAY_FROM {
+            Self::SuffixArray
+        } else {
+            Self::Automaton
+        }
+    }
+}
+
 /// Λ_i of the exact estimator for every position.
 pub fn lambdas_exact(seq: &[u32]) -> Vec<u32> {
-    let mut automaton = SuffixAutomaton::default();
-    automaton.build(seq);
+    lambdas_exact_with(seq, ExactMethod::for_length(seq.len()))
+}
+
+/// Λ_i of the exact estimator for every position, by the given method.
+pub fn lambdas_exact_with(seq: &[u32], method: ExactMethod) -> Vec<u32> {
     let mut lambdas = Vec::with_capacity(seq.len());
-    automaton.for_each_lambda(seq, |lambda| lambdas.push(lambda));
+    match method {
+        ExactMethod::Automaton => {
+            let mut automaton = SuffixAutomaton::default();
+            automaton.build(seq);
+            automaton.for_each_lambda(seq, |lambda| lambdas.push(lambda));
+        }
+        ExactMethod::SuffixArray => lpnf::for_each_lambda(seq, |lambda| lambdas.push(lambda)),
+    }
     lambdas
 }
 
@@ -71,9 +110,14 @@ fn entropy_from_lambda_sum(n: usize, lambda_sum: u64, base: f64) -> f64 {
 }
 
 fn exact_lambda_sum(seq: &[u32], automaton: &mut SuffixAutomaton) -> u64 {
-    automaton.build(seq);
     let mut sum = 0u64;
-    automaton.for_each_lambda(seq, |lambda| sum += lambda as u64);
+    match ExactMethod::for_length(seq.len()) {
+        ExactMethod::Automaton => {
+            automaton.build(seq);
+            automaton.for_each_lambda(seq, |lambda| sum += lambda as u64);
+        }
+        ExactMethod::SuffixArray => lpnf::for_each_lambda(seq, |lambda| sum += lambda as u64),
+    }
     sum
 }
 
@@ -305,14 +349,7 @@ impl SuffixAutomaton {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{self, XorShift};
-
-    /// Λ_i straight from the definition: the shortest substring from i absent from s[0..i).
-    fn brute_force_lambdas(seq: &[u32]) -> Vec<u32> {
-        let n = seq.len();
-        let occurs_in_past = |i: usize, len: usize| seq[..i].windows(len).any(|w| w == &seq[i..i + len]);
-        (0..n).map(|i| (1..=n - i).find(|&len| !occurs_in_past(i, len)).unwrap_or(n - i + 1) as u32).collect()
-    }
+    use crate::testing::{self, brute_force_lambdas, XorShift};
 
     #[test]
     fn exact_by_hand() {
@@ -348,6 +385,24 @@ mod tests {
         }
         let high = testing::high_ids(&[rng.sequence(8, 200)]);
         assert_eq!(lambdas_exact(&high[0]), brute_force_lambdas(&high[0]));
+    }
+
+    #[test]
+    fn both_methods_agree_on_either_side_of_the_switch() {
+        let mut rng = XorShift::new(6);
+        for len in [SUFFIX_ARRAY_FROM - 1, SUFFIX_ARRAY_FROM, SUFFIX_ARRAY_FROM + 1] {
+            for alphabet in [2, 50, 4000] {
+                let seq: Vec<u32> = (0..len).map(|_| rng.below(alphabet) as u32).collect();
+                let automaton = lambdas_exact_with(&seq, ExactMethod::Automaton);
+                assert!(automaton == lambdas_exact_with(&seq, ExactMethod::SuffixArray));
+                assert!(automaton == lambdas_exact(&seq));
+                let sum: u64 = automaton.iter().map(|&l| l as u64).sum();
+                let expected = entropy_from_lambda_sum(len, sum, 2.0);
+                assert_eq!(real_entropy(&seq, Estimator::Exact, 2.0).to_bits(), expected.to_bits());
+            }
+        }
+        assert_eq!(ExactMethod::for_length(SUFFIX_ARRAY_FROM - 1), ExactMethod::Automaton);
+        assert_eq!(ExactMethod::for_length(SUFFIX_ARRAY_FROM), ExactMethod::SuffixArray);
     }
 
     #[test]
@@ -398,7 +453,14 @@ mod tests {
     #[test]
     fn many_equals_one_by_one() {
         let mut rng = XorShift::new(3);
-        let seqs: Vec<Vec<u32>> = (0..200).map(|i| rng.sequence(1 + i % 5, 60)).collect();
+        let mut seqs: Vec<Vec<u32>> = (0..200).map(|i| rng.sequence(1 + i % 5, 60)).collect();
+        // Long ones too, which take the suffix-array path, mixed with short ones on the workers.
+        for alphabet in [2, 50] {
+            seqs.insert(
+                50 * alphabet % 199,
+                (0..SUFFIX_ARRAY_FROM + 100).map(|_| rng.below(alphabet) as u32).collect(),
+            );
+        }
         let slices = testing::slices(&seqs);
         for estimator in [Estimator::Exact, Estimator::Approx] {
             for base in [2.0, std::f64::consts::E, 10.0] {
@@ -410,6 +472,45 @@ mod tests {
             }
         }
         assert!(real_entropy_many(&[], Estimator::Exact, 2.0).is_empty());
+    }
+
+    /// ns per item of `method` over `seqs`, run `reps` times.
+    fn ns_per_item(seqs: &[Vec<u32>], method: ExactMethod, reps: usize) -> f64 {
+        let started = std::time::Instant::now();
+        for _ in 0..reps {
+            for seq in seqs {
+                std::hint::black_box(lambdas_exact_with(seq, method));
+            }
+        }
+        let items: usize = seqs.iter().map(Vec::len).sum();
+        started.elapsed().as_nanos() as f64 / (reps * items) as f64
+    }
+
+    /// Timing only: both exact methods, in ns per item, on what decides `SUFFIX_ARRAY_FROM`
+    /// (many sequences of one length, each new to the caches) and on one long sequence.
+    #[test]
+    #[ignore]
+    fn timing_exact_methods() {
+        let mut rng = XorShift::new(5);
+        let methods = [ExactMethod::Automaton, ExactMethod::SuffixArray];
+        // Rating-like (mostly distinct of 3,706 items), 50 items, 4 items.
+        for (what, alphabet) in [("3,706 items", 3706), ("50 items", 50), ("4 items", 4)] {
+            for len in [300, 1000, 3000, SUFFIX_ARRAY_FROM, 30_000] {
+                let seqs: Vec<Vec<u32>> =
+                    (0..600_000 / len).map(|_| (0..len).map(|_| rng.below(alphabet) as u32).collect()).collect();
+                let [a, s] = methods.map(|m| ns_per_item(&seqs, m, 2));
+                println!("{what:>12}, n = {len:>6}: automaton {a:6.1}, suffix array {s:6.1} ns/item");
+            }
+        }
+        for n in [1_000, 10_000, 100_000, 1_000_000, 4_000_000] {
+            let seq = vec![(0..n).map(|_| rng.below(50) as u32).collect::<Vec<u32>>()];
+            let [a, s] = methods.map(|m| ns_per_item(&seq, m, (2_000_000 / n).max(1)));
+            println!("one sequence over 50 items, n = {n:>9}: automaton {a:6.1}, suffix array {s:6.1} ns/item");
+        }
+        for (what, seq) in testing::structured_sequences(1_000_000, &mut rng) {
+            let [a, s] = methods.map(|m| ns_per_item(std::slice::from_ref(&seq), m, 1));
+            println!("{what:>22}, n = 1e6: automaton {a:6.1}, suffix array {s:6.1} ns/item");
+        }
     }
 
     /// Timing only (run with `cargo test --release -p unids-core -- --ignored --nocapture`).

@@ -48,3 +48,59 @@ pub(crate) fn high_ids(seqs: &[Vec<u32>]) -> Vec<Vec<u32>> {
 pub(crate) fn slices(seqs: &[Vec<u32>]) -> Vec<&[u32]> {
     seqs.iter().map(Vec::as_slice).collect()
 }
+
+/// Λ_i of the exact estimator straight from its definition: 1 + the length of the longest
+/// prefix of `s[i..]` that occurs inside `s[0..i)`. Cubic: for short sequences only.
+pub(crate) fn brute_force_lambdas(seq: &[u32]) -> Vec<u32> {
+    let n = seq.len();
+    (0..n)
+        .map(|i| {
+            let occurs_in_past = |len: usize| seq[..i].windows(len).any(|w| w == &seq[i..i + len]);
+            1 + (1..=n - i).take_while(|&len| occurs_in_past(len)).count() as u32
+        })
+        .collect()
+}
+
+/// Sequences of length `n` that stress match-length algorithms: long repeats, many periods,
+/// overlapping occurrences, no repeats at all, ids at the top of the `u32` range.
+pub(crate) fn structured_sequences(n: usize, rng: &mut XorShift) -> Vec<(&'static str, Vec<u32>)> {
+    let block: Vec<u32> = (0..97).map(|_| rng.below(50) as u32).collect();
+    let mut mutated: Vec<u32> = (0..n).map(|i| (i % 3) as u32).collect();
+    for _ in 0..n / 1000 + 1 {
+        mutated[rng.below(n.max(1))] = 7;
+    }
+    let mut growing_runs = Vec::with_capacity(n + 1);
+    for k in 1.. {
+        if growing_runs.len() >= n {
+            break;
+        }
+        growing_runs.extend(std::iter::repeat_n(0, k));
+        growing_runs.push(1);
+    }
+    growing_runs.truncate(n);
+    vec![
+        ("all equal", vec![5; n]),
+        ("period 2", (0..n).map(|i| (i % 2) as u32).collect()),
+        ("period 7", (0..n).map(|i| (i % 7) as u32).collect()),
+        ("Fibonacci word", fibonacci_word(n)),
+        ("Thue-Morse word", (0..n).map(|i: usize| i.count_ones() % 2).collect()),
+        ("random binary", (0..n).map(|_| rng.below(2) as u32).collect()),
+        ("random block repeated", (0..n).map(|i| block[i % block.len()]).collect()),
+        ("period 3, mutated", mutated),
+        ("runs growing by one", growing_runs),
+        ("all distinct", (0..n as u32).collect()),
+        ("top of u32, period 5", (0..n).map(|i| u32::MAX - (i % 5) as u32).collect()),
+        ("around 2^31, random", (0..n).map(|_| (1 << 31) - 2 + rng.below(4) as u32).collect()),
+    ]
+}
+
+/// The Fibonacci word `abaababa…` over {0, 1}, cut to length `n`: no period, many squares.
+pub(crate) fn fibonacci_word(n: usize) -> Vec<u32> {
+    let (mut shorter, mut longer) = (vec![0u32], vec![0u32, 1]);
+    while longer.len() < n {
+        let next = [longer.as_slice(), shorter.as_slice()].concat();
+        shorter = std::mem::replace(&mut longer, next);
+    }
+    longer.truncate(n);
+    longer
+}

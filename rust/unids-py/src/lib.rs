@@ -10,7 +10,7 @@ mod output;
 
 use numpy::{IntoPyArray, PyArray1, PyArrayMethods};
 use pyo3::prelude::*;
-use unids_core::lz::Estimator;
+use unids_core::lz::{Estimator, ExactMethod};
 use unids_core::miner::{Increment, MinerParams};
 use unids_core::segment::SegmentMethod;
 use unids_core::{fano, lz, miner, segment as seg, window, PatternTable};
@@ -241,6 +241,28 @@ fn _sequence_addresses(sequences: &Bound<'_, PyAny>) -> Result<Vec<usize>, BindE
     Ok(sequences.slices().iter().map(|s| s.as_ptr() as usize).collect())
 }
 
+/// Λ_i of the exact estimator for every sequence, by the named method whatever the length
+/// (`real_entropy` picks by length): lets tests check both methods against the reference.
+#[pyfunction]
+fn _lambdas_exact<'py>(
+    sequences: &Bound<'py, PyAny>,
+    method: &str,
+) -> Result<Vec<Bound<'py, PyArray1<u32>>>, BindError> {
+    let method = match method {
+        "automaton" => ExactMethod::Automaton,
+        "suffix_array" => ExactMethod::SuffixArray,
+        _ => {
+            let expected = "'automaton', 'suffix_array'";
+            return Err(BindError::UnknownChoice { name: "method", got: method.into(), expected });
+        }
+    };
+    let py = sequences.py();
+    let sequences = extract_sequences(sequences)?;
+    let slices = sequences.slices();
+    let lambdas: Vec<Vec<u32>> = py.detach(|| slices.iter().map(|s| lz::lambdas_exact_with(s, method)).collect());
+    Ok(lambdas.into_iter().map(|l| l.into_pyarray(py)).collect())
+}
+
 /// True when this extension was compiled without optimisations (tens of times slower).
 #[pyfunction]
 fn _debug_build() -> bool {
@@ -258,6 +280,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(segment, m)?)?;
     m.add_function(wrap_pyfunction!(_sequence_addresses, m)?)?;
     m.add_function(wrap_pyfunction!(_debug_build, m)?)?;
+    m.add_function(wrap_pyfunction!(_lambdas_exact, m)?)?;
     m.add_class::<level_miner::LevelMiner>()?;
     Ok(())
 }
