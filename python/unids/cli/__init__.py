@@ -15,6 +15,7 @@ from unids.cli.entropy import entropy
 from unids.cli.format import format_command
 from unids.cli.mine import mine
 from unids.cli.segment import segment
+from unids.cli.train import evaluate, train
 from unids.config import load_toml
 from unids.errors import UserError
 
@@ -71,3 +72,5 @@ main.add_command(entropy)
 main.add_command(format_command)
 main.add_command(mine)
 main.add_command(segment)
+main.add_command(train)
+main.add_command(evaluate)

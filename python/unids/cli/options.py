@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 import click
 
 from unids.io import Columns, Sequences, load_sequences
+from unids.io.atomic import strict_json
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -55,7 +56,7 @@ def json_option(function: F) -> F:
 def emit(summary: dict[str, Any], as_json: bool, lines: list[str]) -> None:
     """The summary as JSON on stdout, or the human lines."""
     if as_json:
-        click.echo(json.dumps(summary, indent=2))
+        click.echo(json.dumps(strict_json(summary), indent=2, allow_nan=False))
     else:
         for line in lines:
             click.echo(line)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterator
@@ -42,5 +43,18 @@ def write_parquet(table: pa.Table, target: str | os.PathLike[str]) -> None:
 
 
 def write_json(data: Any, target: str | os.PathLike[str]) -> None:
+    """Writes strict JSON: NaN and ±inf (an undefined metric, such as GAUC when every user
+    has one label) become null, which every JSON reader accepts."""
     with atomic_path(target) as temporary:
-        temporary.write_text(json.dumps(data, indent=2) + "\n")
+        temporary.write_text(json.dumps(strict_json(data), indent=2, allow_nan=False) + "\n")
+
+
+def strict_json(value: Any) -> Any:
+    """`value` with NaN and ±inf floats replaced by None, at any depth."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: strict_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json(item) for item in value]
+    return value

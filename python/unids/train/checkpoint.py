@@ -1,0 +1,54 @@
+"""Loading a saved run again: rebuild the model from the checkpoint's own metadata."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from unids.errors import InputError, UserError
+from unids.models import Vocab, build_backbone
+from unids.train.batches import eval_tensors
+from unids.train.config import TrainConfig
+from unids.train.distributed import pick_device
+from unids.train.evaluate import evaluate
+from unids.train.model import RankingModel
+
+
+def load_checkpoint(path: str | Path, device: torch.device) -> tuple[RankingModel, dict[str, Any]]:
+    """(model with the saved weights, the run's metadata)."""
+    try:
+        saved = torch.load(path, map_location=device, weights_only=False)
+        meta = saved["meta"]
+    except FileNotFoundError:
+        raise InputError(str(path), "no such checkpoint") from None
+    except (OSError, RuntimeError, KeyError, EOFError) as error:
+        raise InputError(str(path), f"not a unids checkpoint ({error})") from None
+    config = TrainConfig(**meta["train_config"])
+    backbone = build_backbone(meta["backbone"], Vocab(**meta["vocab"]), meta["model_config"])
+    model = RankingModel(backbone, with_head=not config.retrieval, amp=config.amp).to(device)
+    model.load_state_dict(saved["model"])
+    return model, meta
+
+
+def evaluate_checkpoint(path: str | Path, *, data_dir: str | None = None, split: str = "test",
+                        device: str = "auto") -> dict[str, Any]:
+    from unids.data.dataset import Dataset
+    from unids.train.data import task_data
+
+    model, meta = load_checkpoint(path, pick_device(device))
+    config = TrainConfig(**meta["train_config"])
+    directory = data_dir or meta.get("dataset_dir")
+    if directory is None:
+        raise UserError(f"{path}: the checkpoint does not say which dataset it was trained on; "
+                        "pass --data")
+    data = task_data(Dataset.load(directory),
+                     behavior=None if config.behavior == "none" else config.behavior)
+    if data.n_items != model.backbone.vocab.n_items:
+        raise UserError(f"{directory} has {data.n_items} items but the checkpoint was trained "
+                        f"on {model.backbone.vocab.n_items}: not the same dataset")
+    max_len = config.max_len or meta["model_config"]["max_len"]
+    cases = eval_tensors(data.cases[split], max_len, next(model.parameters()).device)
+    return evaluate(model, cases, retrieval=config.retrieval, batch_size=config.eval_batch_size,
+                    negatives=config.fine_negatives, seed=config.seed)

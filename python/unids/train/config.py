@@ -1,0 +1,105 @@
+"""Training settings: one dataclass, every field overridable from TOML or `--set key=value`."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from unids.errors import UserError
+
+Stage = Literal["recall", "coarse", "fine"]
+STAGES = ("recall", "coarse", "fine")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How one backbone is trained for one stage.
+
+    recall and coarse train next-item retrieval (every position predicts the next item) and
+    stop early on validation NDCG@10; fine trains the pointwise head with binary
+    cross-entropy and stops early on validation AUC.
+    """
+
+    stage: Stage = "recall"
+    epochs: int = 100
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    warmup_steps: int = 100
+    schedule: Literal["cosine", "constant"] = "cosine"
+    grad_clip: float = 1.0
+    #: "full" softmax over all items, "sampled" softmax with uniform negatives, or "auto":
+    #: full while the item count is at most full_softmax_max_items
+    loss: Literal["auto", "full", "sampled"] = "auto"
+    full_softmax_max_items: int = 200_000
+    negatives: int = 128
+    #: softmax temperature; None = 0.05 for L2-normalised backbones (HSTU), else 1
+    temperature: float | None = None
+    #: fine ranking without explicit labels: sampled unseen negatives per positive
+    fine_negatives: int = 4
+    patience: int = 10
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True  # bf16 autocast on CUDA; ignored on CPU
+    compile: bool = False
+    eval_batch_size: int = 1024
+    max_len: int | None = None  # None: the backbone's max_len
+    #: which max_len positions of a longer training row an epoch reads: "last" (the
+    #: reference setting) or a "random" window each epoch (uses all of a long history)
+    window: Literal["last", "random"] = "last"
+    #: behaviour column fed as context ("auto" = the dataset's first, "none" = off)
+    behavior: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.stage not in STAGES:
+            raise UserError(f"stage must be one of {', '.join(STAGES)}, not {self.stage!r}")
+        for name in ("epochs", "batch_size", "negatives", "eval_batch_size"):
+            if getattr(self, name) < 1:
+                raise UserError(f"{name} must be ≥ 1")
+        if self.lr <= 0:
+            raise UserError("lr must be > 0")
+        if self.window not in ("last", "random"):
+            raise UserError(f"window must be last or random, not {self.window!r}")
+
+    @property
+    def retrieval(self) -> bool:
+        return self.stage != "fine"
+
+    @property
+    def monitor(self) -> str:
+        """The validation metric early stopping follows."""
+        return "NDCG@10" if self.retrieval else "AUC"
+
+
+def parse_value(text: str) -> Any:
+    """A `--set` value: int, float, bool, none, or the string itself."""
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def split_overrides(settings: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Splits flat settings into (training, model) overrides: `model.dim` or a key that is
+    not a training field goes to the model."""
+    train_fields = {field.name for field in dataclasses.fields(TrainConfig)}
+    train: dict[str, Any] = {}
+    model: dict[str, Any] = {}
+    for key, value in settings.items():
+        if key.startswith("model."):
+            model[key.removeprefix("model.")] = value
+        elif key.startswith("train."):
+            train[key.removeprefix("train.")] = value
+        elif key in train_fields:
+            train[key] = value
+        else:
+            model[key] = value
+    return train, model

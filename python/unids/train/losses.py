@@ -1,0 +1,43 @@
+"""The training objectives of SPEC §7, each returning a *sum* over examples so that the
+caller decides the normaliser (the global batch's example count under DDP)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from unids.models import Backbone
+
+
+def full_softmax_loss(backbone: Backbone, hidden: torch.Tensor, targets: torch.Tensor,
+                      temperature: float) -> torch.Tensor:
+    """Cross-entropy of the target among all items. hidden (N, d), targets (N,) in 1 … I.
+
+    The temperature scales the (N, d) states rather than the (N, I) logits, and the padding
+    row is left out of the product instead of being masked: the logits are the big tensor.
+    """
+    items = backbone.item_table()[1:]  # padding (id 0) is never a candidate
+    logits = (backbone.output(hidden) / temperature) @ items.t()
+    return F.cross_entropy(logits.float(), targets - 1, reduction="sum")
+
+
+def sampled_softmax_loss(backbone: Backbone, hidden: torch.Tensor, targets: torch.Tensor,
+                         temperature: float, negatives: int,
+                         generator: torch.Generator | None = None) -> torch.Tensor:
+    """Cross-entropy of the target against `negatives` items drawn uniformly (shared by the
+    batch, as in-batch sampling does); a negative that equals the target is masked out."""
+    table = backbone.item_table()
+    output = backbone.output(hidden)
+    sampled = torch.randint(1, backbone.vocab.n_items + 1, (negatives,), device=hidden.device,
+                            generator=generator)
+    positive = (output * table[targets]).sum(-1, keepdim=True)
+    negative = output @ table[sampled].t()
+    negative = negative.masked_fill(sampled[None, :] == targets[:, None], float("-inf"))
+    logits = torch.cat([positive, negative], dim=1).float() / temperature
+    zeros = torch.zeros(len(targets), dtype=torch.long, device=hidden.device)
+    return F.cross_entropy(logits, zeros, reduction="sum")
+
+
+def pointwise_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy on logits, summed."""
+    return F.binary_cross_entropy_with_logits(logits.float(), labels.float(), reduction="sum")
