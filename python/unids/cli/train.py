@@ -78,7 +78,7 @@ def train(data_dir: str, backbone: str | None, stage: str | None, config_path: s
     Retrieval stages rank all items for each user (history masked) and stop early on
     validation NDCG@10; the fine stage trains a pointwise head (label from the dataset, e.g.
     rating ≥ 4) and stops early on validation AUC. Uses CUDA when present. Under
-    `torchrun --nproc_per_node=N unids train …` it trains with DDP.
+    `torchrun --nproc_per_node=N -m unids train …` it trains with DDP.
 
     \b
     Examples:

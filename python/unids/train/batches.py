@@ -1,9 +1,10 @@
-"""TaskData → fixed-size tensors on the training device, built once per run.
+"""TaskData → tensors on the training device, built once per run.
 
-Every training row becomes one left-padded window of its last `max_len` input positions with
-the next item (and, for fine ranking, that item's label) as target; every evaluation case one
-window of its history. Small enough to live on the GPU for the datasets of the paper, which
-removes the data loader from the step time.
+Training rows stay flat (CSR) on the device; each batch gathers left-padded windows of at most
+`max_len` input positions, trimmed to the batch's longest row, with the next item (and, for
+fine ranking, that item's label) as target. Every evaluation case is one precomputed window of
+its history. The datasets of the paper fit on a GPU this way, which takes the data loader out
+of the step time.
 """
 
 from __future__ import annotations

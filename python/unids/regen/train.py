@@ -1,0 +1,179 @@
+"""Training the regenerator on (source, target) pairs: AdamW with linear warm-up and cosine
+decay (`unids.train.loop.warmup_cosine`), gradient clipping, bf16 autocast on CUDA only, a
+checkpoint every epoch (`resume` continues it exactly on CPU: batch order, dropout RNG,
+optimizer and schedule are restored), a JSON log and the final weights.
+
+    run_dir/checkpoint.pt    the latest epoch: model, optimizer, schedule, RNG, history
+    run_dir/regenerator.pt   the final weights with what rebuilds the model (`load_regenerator`)
+    run_dir/run.json         meta + per-epoch history
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from unids import __version__
+from unids.errors import InputError, UserError
+from unids.io import atomic_path, write_json
+from unids.regen.model import Regenerator, RegeneratorConfig, from_meta, model_meta
+from unids.regen.pairs import Pairs
+from unids.train.distributed import pick_device
+from unids.train.loop import warmup_cosine
+
+CHECKPOINT = "checkpoint.pt"
+FINAL = "regenerator.pt"
+LOG = "run.json"
+
+
+def fit_regenerator(pairs: Pairs, vocab_size: int, config: RegeneratorConfig,
+                    run_dir: str | Path, epochs: int = 20, batch_size: int = 256,
+                    lr: float = 1e-3, seed: int = 0, device: str = "auto", *,
+                    weight_decay: float = 0.01, warmup_steps: int | None = None,
+                    grad_clip: float = 1.0, resume: bool = False, progress: bool = True,
+                    item_table: torch.Tensor | None = None, n_items: int | None = None,
+                    on_epoch: Callable[[int, dict[str, Any]], None] | None = None
+                    ) -> tuple[Regenerator, list[dict[str, Any]]]:
+    """Trains a regenerator for `epochs` epochs (in total: a resumed run continues up to it) and
+    returns (the model in eval mode, the per-epoch history).
+
+    warmup_steps: None = 5 % of all steps. item_table / n_items: start the item embeddings from
+    a trained backbone's token table (`Regenerator.init_item_embeddings`). on_epoch(epoch,
+    record): called after each epoch's checkpoint is written.
+    """
+    if len(pairs) == 0:
+        raise UserError("no training pairs: no user has a segment of two or more items and "
+                        "no pattern was mined")
+    if pairs.vocab_size != vocab_size:
+        raise UserError(f"the pairs use a vocabulary of {pairs.vocab_size} tokens, not "
+                        f"{vocab_size}")
+    if epochs < 1 or batch_size < 1 or not lr > 0:
+        raise UserError("need epochs ≥ 1, batch_size ≥ 1 and lr > 0")
+    sources, targets = pairs.padded()
+    if sources.shape[1] > config.max_source_len:
+        raise UserError(f"sources of up to {sources.shape[1]} tokens; max_source_len is "
+                        f"{config.max_source_len}")
+    if targets.shape[1] > config.max_target_len - 1:
+        raise UserError(f"targets of up to {targets.shape[1]} tokens; max_target_len "
+                        f"{config.max_target_len} leaves room for {config.max_target_len - 1}"
+                        " (plus eos)")
+    run_dir = Path(run_dir)
+    target = pick_device(device)
+    torch.manual_seed(seed)
+    model = Regenerator(vocab_size, config, bos=pairs.bos, eos=pairs.eos).to(target)
+    if item_table is not None:
+        if n_items is None:
+            raise UserError("item_table needs n_items")
+        model.init_item_embeddings(item_table.to(target), n_items)
+
+    steps_per_epoch = math.ceil(len(pairs) / batch_size)
+    total_steps = steps_per_epoch * epochs
+    warmup = max(1, round(0.05 * total_steps)) if warmup_steps is None else warmup_steps
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: warmup_cosine(step, warmup, total_steps, "cosine"))
+    meta: dict[str, Any] = {"model": model_meta(model),
+            "train": {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed,
+                      "weight_decay": weight_decay, "warmup_steps": warmup,
+                      "grad_clip": grad_clip, "pairs": len(pairs)},
+            "pairs": pairs.stats, "created_by": f"unids {__version__}"}
+    state: dict[str, Any] = {"epoch": 0, "history": []}
+    checkpoint = run_dir / CHECKPOINT
+    if resume and checkpoint.is_file():
+        saved = torch.load(checkpoint, map_location=target, weights_only=False)
+        fixed = ("batch_size", "lr", "seed", "weight_decay", "grad_clip", "pairs")
+        if saved["meta"]["model"] != meta["model"] or any(
+                saved["meta"]["train"][key] != meta["train"][key] for key in fixed):
+            raise UserError(f"{checkpoint} holds a different regenerator or run (only epochs "
+                            "may change on resume); start a new run_dir or drop resume")
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        state = saved["state"]
+        torch.set_rng_state(saved["rng"]["torch"].cpu())
+        if target.type == "cuda" and "cuda" in saved["rng"]:
+            torch.cuda.set_rng_state(saved["rng"]["cuda"].cpu(), target)
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    source_lengths = (sources != 0).sum(1)
+    target_lengths = (targets != 0).sum(1)
+    bar = tqdm(total=epochs, initial=state["epoch"], desc="regenerator", unit="epoch",
+               disable=not progress or None, dynamic_ncols=True)
+    while state["epoch"] < epochs:
+        epoch = state["epoch"] + 1
+        started = time.perf_counter()
+        model.train()
+        order = np.random.default_rng([seed, epoch]).permutation(len(pairs))
+        sums = torch.zeros(3, device=target)  # total, rec, entropy — weighted by batch size
+        for begin in range(0, len(order), batch_size):
+            rows = order[begin : begin + batch_size]
+            source_rows = pairs.source_of[rows]
+            s = int(source_lengths[source_rows].max())
+            t = int(target_lengths[rows].max())
+            source = torch.from_numpy(sources[source_rows, :s]).to(target)
+            batch_target = torch.from_numpy(targets[rows, :t]).to(target)
+            with torch.autocast(device_type=target.type, dtype=torch.bfloat16,
+                                enabled=target.type == "cuda"):
+                total, parts = model.loss(source, batch_target)
+            optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            if grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            optimizer.step()
+            scheduler.step()
+            sums += len(rows) * torch.stack([parts["total"], parts["rec"], parts["entropy"]])
+        seconds = time.perf_counter() - started
+        mean = (sums / len(order)).tolist()
+        record = {"epoch": epoch, "loss": mean[0], "rec": mean[1], "entropy": mean[2],
+                  "lr": scheduler.get_last_lr()[0], "seconds": round(seconds, 3),
+                  "pairs_per_s": round(len(order) / seconds, 1)}
+        state["epoch"] = epoch
+        state["history"].append(record)
+        _save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+               "scheduler": scheduler.state_dict(), "state": state, "meta": meta,
+               "rng": _rng_states(target)}, checkpoint)
+        write_json({"meta": meta, "state": state, "device": str(target)}, run_dir / LOG)
+        bar.update(1)
+        bar.set_postfix(loss=f"{record['loss']:.4f}", rec=f"{record['rec']:.4f}")
+        if on_epoch is not None:
+            on_epoch(epoch, record)
+    bar.close()
+    _save({"model": model.state_dict(), "meta": meta}, run_dir / FINAL)
+    model.eval()
+    return model, list(state["history"])
+
+
+def load_regenerator(path: str | Path, device: str = "cpu"
+                     ) -> tuple[Regenerator, dict[str, Any]]:
+    """(model in eval mode, the run's meta) from `regenerator.pt` or `checkpoint.pt`."""
+    target = pick_device(device)
+    try:
+        saved = torch.load(path, map_location=target, weights_only=False)
+        meta = saved["meta"]
+        model = from_meta(meta["model"]).to(target)
+        model.load_state_dict(saved["model"])
+    except FileNotFoundError:
+        raise InputError(str(path), "no such regenerator checkpoint") from None
+    except (OSError, RuntimeError, KeyError, EOFError, TypeError) as error:
+        raise InputError(str(path), f"not a regenerator checkpoint ({error})") from None
+    return model.eval(), meta
+
+
+def _rng_states(device: torch.device) -> dict[str, torch.Tensor]:
+    states = {"torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        states["cuda"] = torch.cuda.get_rng_state(device)
+    return states
+
+
+def _save(payload: dict[str, Any], path: Path) -> None:
+    with atomic_path(path) as temporary:
+        torch.save(payload, temporary)
+
