@@ -14,6 +14,7 @@ from unids.cli.demo import demo
 from unids.cli.entropy import entropy
 from unids.cli.format import format_command
 from unids.cli.mine import mine
+from unids.cli.regenerate import regenerate
 from unids.cli.segment import segment
 from unids.cli.train import evaluate, train
 from unids.config import load_toml
@@ -71,6 +72,7 @@ main.add_command(demo)
 main.add_command(entropy)
 main.add_command(format_command)
 main.add_command(mine)
+main.add_command(regenerate)
 main.add_command(segment)
 main.add_command(train)
 main.add_command(evaluate)

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from unids.baselines import METHODS
 from unids.cli.options import emit, json_option
 from unids.config import load_toml
 from unids.errors import UserError
@@ -60,19 +61,24 @@ def metrics_line(metrics: dict[str, float]) -> str:
                    "(see configs/).")
 @click.option("--set", "pairs", multiple=True, metavar="KEY=VALUE",
               help="Override a setting, repeatable: epochs=20, lr=0.002, model.dim=64.")
+@click.option("--method", type=click.Choice(METHODS), default=None,
+              help="The compared method (default: the config file's, else base): reppad and "
+                   "frec change retrieval training; the others label the record "
+                   "(their data comes from `unids regenerate`).")
 @click.option("--seed", type=int, default=None, help="Random seed (default 0).")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Maximum epochs.")
 @click.option("-o", "--output", "run_dir", type=click.Path(file_okay=False), default=None,
               help="Run directory for checkpoints and logs "
-                   "(default runs/<dataset>-<backbone>-<stage>-s<seed>).")
+                   "(default runs/<dataset>-<backbone>-<stage>-<method>-s<seed>).")
 @click.option("--results", "results_dir", type=click.Path(file_okay=False), default=None,
               help="Also write the run's record to this folder as one JSON file.")
 @click.option("--resume", is_flag=True, help="Continue from the run directory's last checkpoint.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @json_option
 def train(data_dir: str, backbone: str | None, stage: str | None, config_path: str | None,
-          pairs: tuple[str, ...], seed: int | None, epochs: int | None, run_dir: str | None,
-          results_dir: str | None, resume: bool, quiet: bool, as_json: bool) -> None:
+          pairs: tuple[str, ...], method: str | None, seed: int | None, epochs: int | None,
+          run_dir: str | None, results_dir: str | None, resume: bool, quiet: bool,
+          as_json: bool) -> None:
     """Train a stage backbone on a prepared dataset and report validation and test metrics.
 
     Retrieval stages rank all items for each user (history masked) and stop early on
@@ -86,22 +92,24 @@ def train(data_dir: str, backbone: str | None, stage: str | None, config_path: s
       unids train --data prepared/ml-1m --config configs/ml-1m-hstu.toml --seed 1
       unids train --data prepared/beauty --backbone sasrec --set epochs=50 --set model.dim=64
       unids train --data prepared/ml-1m --stage fine --results results/
+      unids train --data prepared/ml-1m --method reppad --results results/
       unids train --data prepared/ml-1m -o runs/a --resume     # continue after a crash
     """
-    from unids.data.dataset import Dataset
     from unids.io import write_json
-    from unids.train import TrainConfig, fit, task_data
+    from unids.train import TrainConfig, fit
     from unids.train.config import split_overrides
     from unids.train.distributed import teardown
+    from unids.train.stage_data import load_task_data
 
     settings = _settings(config_path, pairs)
     backbone = backbone or str(settings.pop("backbone", "hstu"))
     settings.pop("backbone", None)
     stage = stage or str(settings.pop("stage", "recall"))
     settings.pop("stage", None)
-    method = str(settings.pop("method", "base"))
     train_settings, model_settings = split_overrides(settings)
     train_settings["stage"] = stage
+    if method is not None:
+        train_settings["method"] = method
     if seed is not None:
         train_settings["seed"] = seed
     if epochs is not None:
@@ -110,10 +118,12 @@ def train(data_dir: str, backbone: str | None, stage: str | None, config_path: s
         config = TrainConfig(**train_settings)
     except TypeError as error:
         raise UserError(f"unknown training setting: {error}") from None
-    dataset = Dataset.load(data_dir)
-    data = task_data(dataset, behavior=None if config.behavior == "none" else config.behavior)
+    # A prepared dataset (base) or a stage dataset written by `unids regenerate`.
+    data = load_task_data(data_dir,
+                          behavior=None if config.behavior == "none" else config.behavior)
+    method = config.method
     run_dir = run_dir or str(Path("runs") / _slug(
-        f"{dataset.name}-{backbone}-{stage}-s{config.seed}"))
+        f"{data.name}-{backbone}-{stage}-{config.method}-s{config.seed}"))
     try:
         record = fit(data, backbone, config, run_dir, model_overrides=model_settings,
                      resume=resume, progress=not quiet, method=method, dataset_dir=data_dir)
@@ -149,8 +159,8 @@ def evaluate(checkpoint: str, data_dir: str | None, split: str, device: str,
 
     \b
     Examples:
-      unids evaluate runs/ml-1m-hstu-recall-s0/best.pt
-      unids evaluate runs/ml-1m-hstu-fine-s0/best.pt --split valid --json
+      unids evaluate runs/ml-1m-hstu-recall-base-s0/best.pt
+      unids evaluate runs/ml-1m-hstu-fine-base-s0/best.pt --split valid --json
     """
     from unids.train.checkpoint import evaluate_checkpoint
 

@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from unids.baselines import METHODS
 from unids.errors import UserError
 
 Stage = Literal["recall", "coarse", "fine"]
@@ -50,6 +51,13 @@ class TrainConfig:
     window: Literal["last", "random"] = "last"
     #: behaviour column fed as context ("auto" = the dataset's first, "none" = off)
     behavior: str = "auto"
+    #: the compared method (unids.baselines.METHODS): "reppad" and "frec" change retrieval
+    #: training (docs/TRAINING.md, Baselines); the others only label the record
+    method: str = "base"
+    reppad_delimiter: bool = True  # a 0 between RepPad's copies (no target there)
+    frec_alpha: float = 0.1  # weight of FRec's fatigue loss
+    frec_m: int = 1  # recent positions a fatigued copy replaces by the target
+    frec_window: int = 5  # how many positions before the target count as recent
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:
@@ -61,6 +69,12 @@ class TrainConfig:
             raise UserError("lr must be > 0")
         if self.window not in ("last", "random"):
             raise UserError(f"window must be last or random, not {self.window!r}")
+        if self.method not in METHODS:
+            raise UserError(f"method must be one of {', '.join(METHODS)}, not {self.method!r}")
+        if self.frec_m < 1 or self.frec_window < 1:
+            raise UserError("frec_m and frec_window must be ≥ 1")
+        if self.frec_alpha < 0:
+            raise UserError("frec_alpha must be ≥ 0")
 
     @property
     def retrieval(self) -> bool:

@@ -18,9 +18,18 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from unids import __version__
+from unids.baselines import frec, reppad
+from unids.errors import UserError
 from unids.io import atomic_path, write_json
-from unids.models import Vocab, backbone_config, build_backbone
-from unids.train.batches import TrainTensors, eval_tensors, length_bucketed_batches, train_tensors
+from unids.models import SequenceInput, Vocab, backbone_config, build_backbone
+from unids.train.batches import (
+    WIDTH_MULTIPLE,
+    TrainBatch,
+    TrainTensors,
+    eval_tensors,
+    length_bucketed_batches,
+    train_tensors,
+)
 from unids.train.config import TrainConfig
 from unids.train.data import TaskData
 from unids.train.distributed import Placement, device_name, setup
@@ -65,10 +74,18 @@ def peak_memory_bytes(device: torch.device) -> int:
 
 def fit(data: TaskData, backbone_name: str, config: TrainConfig, run_dir: str | Path, *,
         model_overrides: dict[str, Any] | None = None, resume: bool = False,
-        progress: bool = True, method: str = "base", dataset_dir: str | None = None,
+        progress: bool = True, method: str | None = None, dataset_dir: str | None = None,
         extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Trains one backbone on one stage and returns the run's record (also written to
-    `run_dir/record.json`). Under torchrun every process calls this; rank 0 writes."""
+    `run_dir/record.json`). Under torchrun every process calls this; rank 0 writes.
+
+    `method` (default: `config.method`) names the compared method (unids.baselines): it is
+    set on the config, so "reppad" and "frec" change training and every method is recorded."""
+    if method is not None and method != config.method:
+        if config.method != "base":
+            raise UserError(f"method {method!r} contradicts the config's {config.method!r}")
+        config = dataclasses.replace(config, method=method)
+    method = config.method
     run_dir = Path(run_dir)
     placement = setup(config.device)
     device = placement.device
@@ -227,7 +244,20 @@ def _train_epoch(step_fn: torch.nn.Module, model: RankingModel, train: TrainTens
             continue
         mine = rows[placement.rank::placement.world]
         batch = train.batch(mine, ends[mine])
-        loss_sum = step_fn(batch.inputs, batch.targets, batch.labels, objective)
+        baseline: dict[str, Any] = {}
+        if config.method == "reppad" and objective.retrieval:
+            batch, global_examples = _repeat_padding(batch, train, rows, ends, lengths, config,
+                                                     placement, generator, model)
+        elif config.method == "frec" and objective.retrieval:
+            fatigued, _ = frec.fatigued_copies(
+                batch.inputs.tokens, lengths[mine], batch.targets[:, -1], config.frec_m,
+                config.frec_window, generator, n_items=model.backbone.vocab.n_items)
+            # α × the mean over the global batch's rows, once divided by its example count
+            # (a tensor: torch.compile would specialise on a float and recompile every step)
+            weight = config.frec_alpha * global_examples / int((lengths[rows] > 0).sum())
+            baseline = {"fatigued": fatigued,
+                        "fatigue_weight": torch.tensor(weight, device=placement.device)}
+        loss_sum = step_fn(batch.inputs, batch.targets, batch.labels, objective, **baseline)
         loss = loss_sum * placement.world / global_examples
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -238,6 +268,29 @@ def _train_epoch(step_fn: torch.nn.Module, model: RankingModel, train: TrainTens
         total_loss += loss_sum.detach()
         total_examples += global_examples
     return float(total_loss) * placement.world / max(total_examples, 1)
+
+
+def _repeat_padding(batch: TrainBatch, train: TrainTensors, rows: torch.Tensor,
+                    ends: torch.Tensor, lengths: torch.Tensor, config: TrainConfig,
+                    placement: Placement, generator: torch.Generator,
+                    model: RankingModel) -> tuple[TrainBatch, int]:
+    """RepPad on this rank's share of a global batch, and the global batch's new example
+    count. The repetition counts are drawn for the whole global batch (the same draw on
+    every rank), so every rank knows the normaliser without communicating."""
+    copies = reppad.draw_copies(lengths[rows], train.max_len, generator)
+    stop = train.starts[rows] + ends[rows]
+    own = train.target_prefix[stop] - train.target_prefix[stop - lengths[rows]]
+    count = reppad.repeated_example_count(own, lengths[rows], copies, config.reppad_delimiter)
+    mine = slice(placement.rank, None, placement.world)
+    inputs = batch.inputs
+    repeated = reppad.repeat_padding(
+        inputs.tokens, batch.targets, lengths[rows][mine], train.max_len,
+        delimiter=config.reppad_delimiter, copies=copies[mine], timestamps=inputs.timestamps,
+        behaviors=inputs.behaviors, n_items=model.backbone.vocab.n_items,
+        multiple=WIDTH_MULTIPLE)
+    inputs = SequenceInput(tokens=repeated.tokens, timestamps=repeated.timestamps,
+                           behaviors=repeated.behaviors, user=inputs.user)
+    return TrainBatch(inputs, repeated.targets, None), count
 
 
 def _rng_states(device: torch.device) -> dict[str, torch.Tensor]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from unids.baselines import frec
 from unids.models import Backbone, PointwiseHead, SequenceInput
 from unids.train.losses import full_softmax_loss, pointwise_loss, sampled_softmax_loss
 
@@ -41,10 +42,31 @@ class RankingModel(nn.Module):
         return self.head(hidden, embedding, candidates)
 
     def forward(self, inputs: SequenceInput, targets: torch.Tensor, labels: torch.Tensor | None,
-                objective: Objective) -> torch.Tensor:
-        """Summed loss over the batch's examples (see `example_count`)."""
+                objective: Objective, fatigued: torch.Tensor | None = None,
+                fatigue_weight: float | torch.Tensor = 0.0) -> torch.Tensor:
+        """Summed loss over the batch's examples (see `example_count`).
+
+        FRec (retrieval): `fatigued` (B, L) are the fatigued copies of the input tokens; they
+        run through the backbone in the same call, and `fatigue_weight` × the summed fatigue
+        loss of the rows' last positions is added (unids.baselines.frec)."""
+        rows = len(targets)
+        if fatigued is not None:
+            inputs = frec.with_copies(inputs, fatigued)
         with self.autocast():
             hidden = self.backbone(inputs)
+        if fatigued is None:
+            return self._loss(hidden, targets, labels, objective)
+        hidden, copies = hidden[:rows], hidden[rows:]
+        wanted = targets[:, -1]
+        original = frec.target_scores(self.backbone, hidden[:, -1], wanted,
+                                      objective.temperature)
+        tired = frec.target_scores(self.backbone, copies[:, -1], wanted, objective.temperature)
+        changed = (fatigued != inputs.tokens[:rows]).any(dim=1) & (wanted > 0)
+        return self._loss(hidden, targets, labels, objective) + \
+            fatigue_weight * frec.fatigue_loss(original, tired, changed)
+
+    def _loss(self, hidden: torch.Tensor, targets: torch.Tensor, labels: torch.Tensor | None,
+              objective: Objective) -> torch.Tensor:
         has_target = targets > 0
         if objective.retrieval:
             states, wanted = hidden[has_target].float(), targets[has_target]

@@ -1,0 +1,167 @@
+"""`unids regenerate`: the stage datasets of a prepared dataset (SPEC §6–§7)."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from tqdm.auto import tqdm
+
+from unids.cli.options import emit, json_option
+from unids.config import load_toml
+from unids.errors import UserError
+
+STAGE_CHOICES = ("recall", "coarse", "fine", "all")
+TABLES = ("regenerator", "generation", "train", "format")
+TRAIN_KEYS = ("epochs", "batch_size", "lr", "weight_decay", "per_user", "mix_ratio", "seed",
+              "device")
+
+
+def _build(config_path: str | None, epochs: int | None, memories: int | None,
+           seed: int | None, mix_ratio: float | None, device: str | None) -> Any:
+    """RegenerateSettings from the TOML file, then the command-line options on top."""
+    from unids.pipeline import RegenerateSettings
+    from unids.regen import GenerationConfig, RegeneratorConfig
+
+    config = load_toml(config_path) if config_path is not None else {}
+    unknown = [key for key in config if key not in TABLES]
+    if unknown:
+        raise UserError(f"{config_path}: unknown table(s) {', '.join(map(repr, unknown))}; "
+                        f"expected {', '.join(TABLES)}")
+    tables = {name: dict(config.get(name, {})) for name in TABLES}
+    train = tables["train"]
+    if bad := [key for key in train if key not in TRAIN_KEYS]:
+        raise UserError(f"{config_path}: unknown [train] setting(s) {', '.join(bad)}; "
+                        f"expected {', '.join(TRAIN_KEYS)}")
+    for key, value in (("epochs", epochs), ("seed", seed), ("mix_ratio", mix_ratio),
+                       ("device", device)):
+        if value is not None:
+            train[key] = value
+    model = tables["regenerator"]
+    if memories is not None:
+        model["memories"] = memories
+    generation = tables["generation"]
+    if seed is not None or "seed" not in generation:
+        generation["seed"] = train.get("seed", 0)
+    formats = tables["format"]
+    per_stage = {stage: dict(formats.pop(stage)) for stage in ("recall", "coarse", "fine")
+                 if isinstance(formats.get(stage), dict)}
+    try:
+        return RegenerateSettings(regenerator=RegeneratorConfig(**model),
+                                  generation=GenerationConfig(**generation),
+                                  format_options=formats, stage_format_options=per_stage,
+                                  **train)
+    except TypeError as error:
+        raise UserError(f"unknown setting in {config_path}: {error}") from None
+
+
+def _regenerator_for(path: str | None, stage: str) -> Path | None:
+    """A checkpoint file, or a directory holding `<stage>/regenerator/regenerator.pt` (an
+    earlier output) or `regenerator.pt`."""
+    from unids.pipeline.run import REGENERATOR_DIR
+    from unids.regen.train import FINAL
+
+    if path is None:
+        return None
+    given = Path(path)
+    if given.is_file():
+        return given
+    for candidate in (given / stage / REGENERATOR_DIR / FINAL, given / FINAL):
+        if candidate.is_file():
+            return candidate
+    raise UserError(f"{path}: no regenerator checkpoint (a regenerator.pt file, or a directory "
+                    f"with {stage}/{REGENERATOR_DIR}/{FINAL} or {FINAL})")
+
+
+@click.command()
+@click.argument("dataset_dir", type=click.Path(file_okay=False))
+@click.option("--stage", required=True, type=click.Choice(STAGE_CHOICES),
+              help="Which stage dataset to build; all builds the three.")
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False),
+              help="Output directory: one stage dataset per stage in OUT/<stage>/, and "
+                   "OUT/summary.json.")
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
+              help="Regenerator training epochs (default 20).")
+@click.option("--memories", type=click.IntRange(min=1), default=None,
+              help="Number K of memories, hence segments decoded per user (default 5).")
+@click.option("--seed", type=int, default=None,
+              help="Seed of pairs, training, decoding and mixing (default 0).")
+@click.option("--mix-ratio", type=click.FloatRange(0.0, 1.0), default=None,
+              help="Fraction of the regenerated segments added to the stage dataset "
+                   "(default 1).")
+@click.option("--regenerator", "regenerator_path", type=click.Path(exists=True), default=None,
+              help="Use this trained regenerator (regenerator.pt, or an earlier OUT) instead "
+                   "of training one.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="TOML with [regenerator], [generation], [train] and [format] tables "
+                   "([format.fine] for one stage).")
+@click.option("--device", default=None, help="auto (default), cpu, cuda, cuda:1 …")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@json_option
+def regenerate(dataset_dir: str, stage: str, output: str, epochs: int | None,
+               memories: int | None, seed: int | None, mix_ratio: float | None,
+               regenerator_path: str | None, config_path: str | None, device: str | None,
+               quiet: bool, as_json: bool) -> None:
+    """Build stage datasets: format the training part for the stage, train the regenerator on
+    (sequence, segment) pairs, decode K segments per user and add them, as extra short
+    sequences of the same user, to the stage's PT training sequences.
+
+    The validation and test items are never read by any of these steps. Each OUT/<stage>/ is
+    a stage dataset that `unids train --data OUT/<stage>` reads, with the regenerator run
+    (regenerator/) and the decoded segments and user representations (generated/) beside it.
+
+    \b
+    Examples:
+      unids regenerate --stage recall prepared/ml-1m -o regenerated/ml-1m
+      unids regenerate --stage all prepared/ml-1m -o regenerated/ml-1m --epochs 30 --memories 5
+      unids regenerate --stage fine prepared/ml-1m -o out/ --mix-ratio 0.5 --seed 1 --json
+      unids regenerate --stage coarse prepared/ml-1m -o out2/ --regenerator regenerated/ml-1m
+      unids regenerate --stage all prepared/beauty -o out/ --config configs/regen.toml
+
+    \b
+    A --config file:
+      [regenerator]        dim = 64, memories = 5, max_target_len = 12, entropy_sign = "reward"
+      [generation]         gamma = 0.1, restrict_steps = 2
+      [train]              epochs = 20, batch_size = 256, lr = 0.001, per_user = 8
+      [format]             min_support = 2           (every stage)
+      [format.fine]        theta_scale = 1.5         (one stage)
+    """
+    from unids.data.dataset import Dataset
+    from unids.io import write_json
+    from unids.pipeline import regenerate_stage
+
+    started = time.perf_counter()
+    settings = _build(config_path, epochs, memories, seed, mix_ratio, device)
+    stages = ("recall", "coarse", "fine") if stage == "all" else (stage,)
+    checkpoints = {name: _regenerator_for(regenerator_path, name) for name in stages}
+    dataset = Dataset.load(dataset_dir)
+    out = Path(output)
+    summaries: dict[str, Any] = {}
+    bar = tqdm(stages, desc="stages", unit="stage", disable=quiet or len(stages) < 2 or None,
+               dynamic_ncols=True)
+    for name in bar:
+        bar.set_postfix(stage=name)
+        _, summaries[name] = regenerate_stage(dataset, name, out / name, settings,
+                                              regenerator=checkpoints[name],
+                                              progress=not quiet)
+    bar.close()
+    summary = {"dataset": dataset.name, "dataset_dir": dataset_dir, "output": output,
+               "stages": summaries, "settings": dataclasses.asdict(settings),
+               "seconds": round(time.perf_counter() - started, 3)}
+    write_json(summary, out / "summary.json")
+    lines = [f"{dataset.name}: {len(stages)} stage dataset(s) in {output} "
+             f"({summary['seconds']:.1f} s)"]
+    for name, item in summaries.items():
+        steps = ", ".join(f"{step} {value:.1f} s" for step, value in item["seconds"].items())
+        lines += [
+            f"  {name}: {item['patterns']} patterns, {item['pairs']} pairs, "
+            f"{item['generated_segments']} segments generated ({item['generated_kept']} kept)",
+            f"    rows {item['rows']['before']} → {item['rows']['after']}, tokens "
+            f"{item['tokens']['before']} → {item['tokens']['after']}",
+            f"    {steps}",
+            *[f"    note: {note}" for note in item["notes"]],
+        ]
+    emit(summary, as_json, lines)
