@@ -59,3 +59,38 @@ def with_empty_training_part(dataset: Dataset) -> Dataset:
             rows[0][column] = rows[0][column][-2:]
     sequences = pa.Table.from_pylist(rows, schema=dataset.sequences.schema)
     return Dataset(sequences, dataset.users, dataset.items, dataset.manifest)
+
+
+def motif_log(seed: int, users: int = 60, *, max_length: int = 40, ties: bool = True,
+              shuffle: bool = False) -> pa.Table:
+    """An interaction table (user_id, item_id, timestamp) whose users repeat a few planted
+    motifs among random items, so that every miner finds patterns of several lengths. Users
+    have sparse, unsorted ids; with `ties`, timestamps repeat within a user (the stable sort
+    must keep file order); rows are grouped by user and in time order unless `shuffle`."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    motifs = [[1, 2, 3], [4, 5], [6, 7, 8, 9], [2**31 - 1, 0]]
+    ids = rng.permutation(users * 10)[:users] * 7 + 3
+    user_ids: list[int] = []
+    item_ids: list[int] = []
+    stamps: list[float] = []
+    for user in ids:
+        length = int(rng.integers(1, max_length))
+        items: list[int] = []
+        while len(items) < length:
+            if rng.random() < 0.6:
+                items += motifs[int(rng.integers(len(motifs)))]
+            else:
+                items.append(int(rng.integers(0, 25)))
+        items = items[:length]
+        step = rng.integers(0, 2 if ties else 3, length) + (0 if ties else 1)
+        user_ids += [int(user)] * length
+        item_ids += items
+        stamps += np.cumsum(step).astype(float).tolist()
+    table = pa.table({"user_id": pa.array(user_ids, pa.int64()),
+                      "item_id": pa.array(item_ids, pa.int64()),
+                      "timestamp": pa.array(stamps, pa.float64())})
+    if shuffle:
+        table = table.take(pa.array(rng.permutation(table.num_rows)))
+    return table

@@ -3,15 +3,29 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from typing import Any
 
 import click
 import numpy as np
 import pyarrow as pa
+from tqdm import tqdm
 
 from unids import _core
-from unids.cli.options import emit, input_options, json_option, read_input, threads_option
+from unids.cli.engines import check_engine, spark_input
+from unids.cli.options import (
+    emit,
+    input_columns,
+    input_options,
+    json_option,
+    read_input,
+    scale_options,
+    threads_option,
+)
 from unids.io import write_parquet
+from unids.io.streaming import stream_sequences
 from unids.mining.conditional import mine as mine_conditional
+from unids.mining.partial import mine_in_passes
 
 
 @click.command()
@@ -34,32 +48,71 @@ from unids.mining.conditional import mine as mine_conditional
               show_default=True, help="Entropy increment h(s|P): -log2 p, or Eq. 5's -p log2 p.")
 @click.option("--top", type=click.IntRange(min=0), default=10, show_default=True,
               help="How many patterns to show.")
+@scale_options
 @threads_option
 @json_option
 def mine(input_path: str, user_col: str, item_col: str, time_col: str, sep: str | None,
          holdout: int, output: str | None, miner: str, theta: float | None, theta_scale: float,
-         min_support: int, max_len: int, increment: str, top: int, threads: int | None,
-         as_json: bool) -> None:
+         min_support: int, max_len: int, increment: str, top: int, stream: bool,
+         batch_rows: int, engine: str, master: str | None, spark_conf: tuple[str, ...],
+         presorted: bool,
+         threads: int | None, as_json: bool) -> None:
     """Mine contiguous item patterns whose entropy H(P) = H(i1) + Σ h(s|P) is below θ.
+
+    With --stream (a Parquet log grouped by user) or --engine spark the patterns are the same
+    as in memory, bit for bit: the counts are summed level by level (docs/SCALE.md).
 
     \b
     Examples:
       unids mine ratings.csv -o patterns.parquet
       unids mine ratings.csv -o patterns.parquet --theta-scale 0.8 --max-len 4
       unids mine log.parquet --item-col movie_id --miner window --json
+      unids mine huge.parquet --stream -o patterns.parquet
+      unids mine logs/ --engine spark --master local[2] -o patterns.parquet
     """
     start = time.perf_counter()
-    _, train = read_input(input_path, user_col, item_col, time_col, sep, holdout)
+    check_engine(engine, stream, master, spark_conf, presorted)
+    params: dict[str, Any] = {"min_support": min_support, "max_len": max_len}
     if miner == "entropy":
-        table = mine_conditional(train.items, theta=theta, theta_scale=theta_scale,
-                                 min_support=min_support, max_len=max_len,
-                                 increment=increment, progress=not as_json)  # type: ignore[arg-type]
+        params.update(theta=theta, theta_scale=theta_scale, increment=increment)
+    if engine == "spark" or stream:
+        columns = input_columns(user_col, item_col, time_col)
+        with tqdm(total=max_len - 1, desc="mining levels", unit="level",
+                  disable=as_json) as bar:
+            def on_level(level: int) -> None:
+                bar.update(1)
+                bar.set_postfix(length=level)
+
+            if engine == "spark":
+                from unids.distributed.spark import mine_patterns_spark
+
+                with spark_input(input_path, columns, sep, master, spark_conf) as df:
+                    table, interactions = mine_patterns_spark(
+                        df, columns=columns, holdout=holdout, miner=miner,  # type: ignore[arg-type]
+                        presorted=presorted,
+                        on_level=on_level, **params)
+            else:
+                def passes() -> Iterator[pa.ListArray]:
+                    for batch in stream_sequences(input_path, columns, holdout=holdout,
+                                                  batch_rows=batch_rows):
+                        yield batch.items
+
+                table, interactions = mine_in_passes(passes, miner=miner,  # type: ignore[arg-type]
+                                                     on_level=on_level, **params)
+            bar.update(bar.total - bar.n)
     else:
-        table = _core.window_patterns(train.items, alpha=max_len, beta=min_support,
-                                      threads=threads)
+        _, train = read_input(input_path, user_col, item_col, time_col, sep, holdout)
+        interactions = train.n_interactions
+        if miner == "entropy":
+            table = mine_conditional(train.items, progress=not as_json,
+                                     **params)
+        else:
+            table = _core.window_patterns(train.items, alpha=max_len, beta=min_support,
+                                          threads=threads)
     if output:
         write_parquet(table, output)
-    summary = _summary(table, train.n_interactions, miner, holdout)
+    summary = _summary(table, interactions, miner, holdout)
+    summary["engine"] = "spark" if engine == "spark" else "stream" if stream else "memory"
     summary.update(output=output, seconds=round(time.perf_counter() - start, 3))
     emit(summary, as_json, _lines(table, summary, top))
 

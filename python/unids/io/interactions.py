@@ -35,6 +35,10 @@ class Columns:
     timestamp: str | None = "timestamp"
 
 
+#: The default column names, for signatures (a frozen dataclass, shared safely).
+DEFAULT_COLUMNS = Columns()
+
+
 @dataclass(frozen=True)
 class Sequences:
     """Per-user item sequences in time order.
@@ -125,11 +129,17 @@ def read_interactions(
         sep = sep or sniff_separator(path)
         table = _read_csv(path, wanted, columns, sep)
         first_data_line = 2  # line 1 is the header
-    _validate(table, path, columns, first_data_line)
+    validate_interactions(table, path, columns, first_data_line)
     return table
 
 
 def _read_parquet(path: Path, wanted: list[str]) -> pa.Table:
+    check_parquet_schema(path, wanted)
+    return pq.read_table(path, columns=wanted)
+
+
+def check_parquet_schema(path: Path, wanted: list[str]) -> None:
+    """The file is readable Parquet and has the wanted columns, all numeric."""
     try:
         schema = pq.read_schema(path)
     except (pa.ArrowInvalid, OSError) as error:
@@ -138,12 +148,10 @@ def _read_parquet(path: Path, wanted: list[str]) -> pa.Table:
     if missing:
         raise InputError(str(path), f"missing column(s) {missing}; the file has {schema.names}",
                          column=missing[0])
-    table = pq.read_table(path, columns=wanted)
     for name in wanted:
-        column = table[name]
-        if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)):
-            raise InputError(str(path), f"has type {column.type}, expected numbers", column=name)
-    return table
+        kind = schema.field(name).type
+        if not (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
+            raise InputError(str(path), f"has type {kind}, expected numbers", column=name)
 
 
 def _read_csv(path: Path, wanted: list[str], columns: Columns, sep: str) -> pa.Table:
@@ -215,12 +223,15 @@ def _parses(value: str, *, integer: bool) -> bool:
     return True
 
 
-def _validate(table: pa.Table, path: Path, columns: Columns, first_data_line: int | None) -> None:
-    """Rejects nulls, negative or too large ids, NaN or negative timestamps, empty input."""
+def validate_interactions(table: pa.Table, path: Path, columns: Columns,
+                          first_data_line: int | None, row_offset: int = 0) -> None:
+    """Rejects nulls, negative or too large ids, NaN or negative timestamps, empty input.
+    `row_offset` numbers the rows of a batch read from the middle of a file."""
     if table.num_rows == 0:
         raise InputError(str(path), "no interactions (the file has a header but no rows)")
 
     def fail(row: int, name: str, message: str) -> InputError:
+        row += row_offset
         if first_data_line is None:
             return InputError(str(path), f"row {row}: {message}", column=name)
         return InputError(str(path), message, line=row + first_data_line, column=name)

@@ -7,6 +7,8 @@ counts those users so the CLI can warn.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Literal
 
@@ -15,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from unids import _core
+from unids.io.interactions import Sequences
 
 Estimator = Literal["exact", "approx"]
 
@@ -53,17 +56,21 @@ def entropy_table(
     estimator: Estimator = "exact",
     n_symbols: Literal["user", "global"] = "user",
     threads: int | None = None,
+    n_items: int | None = None,
 ) -> tuple[pa.Table, EntropySummary]:
     """One row per user: length, distinct items, entropy (bits), Π_max, saturated flag.
 
     `n_symbols="user"` uses each user's distinct items as N (Song et al.); `"global"` uses the
-    number of distinct items in the whole input (the paper's Eq. 1).
+    number of distinct items in the whole input (the paper's Eq. 1), or `n_items` when given
+    (a batch of a larger input).
     """
     entropy = _core.real_entropy(items, estimator=estimator, threads=threads)
     lengths = pc.list_value_length(items).to_numpy(zero_copy_only=False).astype(np.int64)
     distinct = distinct_per_list(items)
     if n_symbols == "global":
-        n = np.full(len(lengths), float(len(pc.unique(items.flatten()))))
+        if n_items is None:
+            n_items = len(pc.unique(items.flatten()))
+        n = np.full(len(lengths), float(n_items))
     else:
         n = distinct.astype(np.float64)
     pi, saturated = max_predictability(entropy, n)
@@ -75,18 +82,56 @@ def entropy_table(
         "pi_max": pi,
         "saturated": saturated,
     })
+    return table, summarize(table, estimator)
+
+
+def summarize(table: pa.Table, estimator: str) -> EntropySummary:
+    """The summary of a per-user table made by `entropy_table` (or several, concatenated)."""
+    lengths = table["length"].to_numpy()
+    distinct = table["distinct_items"].to_numpy()
+    entropy = table["entropy_bits"].to_numpy()
+    pi = table["pi_max"].to_numpy()
+    saturated = table["saturated"].to_numpy(zero_copy_only=False)
     valid = ~np.isnan(entropy)
     summary = EntropySummary(
-        users=len(users),
+        users=table.num_rows,
         interactions=int(lengths.sum()),
         estimator=estimator,
-        mean_entropy_bits=float(entropy[valid].mean()) if valid.any() else float("nan"),
+        mean_entropy_bits=_mean(entropy[valid]),
         median_entropy_bits=float(np.median(entropy[valid])) if valid.any() else float("nan"),
-        mean_pi_max=float(np.nanmean(pi)) if valid.any() else float("nan"),
+        mean_pi_max=_mean(pi[~np.isnan(pi)]) if valid.any() else float("nan"),
         users_without_repeats=int(((distinct == lengths) & (lengths > 1)).sum()),
         saturated_users=int(saturated.sum()),
     )
-    return table, summary
+    return summary
+
+
+def _mean(values: np.ndarray) -> float:
+    """Mean from an exactly rounded sum: the same whatever the order of the users (streamed
+    batches keep file order, Spark hashes users to partitions)."""
+    return math.fsum(values.tolist()) / len(values) if len(values) else float("nan")
+
+
+def entropy_table_batches(
+    batches: Iterable[Sequences],
+    *,
+    estimator: Estimator = "exact",
+    n_symbols: Literal["user", "global"] = "user",
+    threads: int | None = None,
+    n_items: int | None = None,
+) -> tuple[pa.Table, EntropySummary]:
+    """`entropy_table` over batches of whole users (a streamed log), one row per user in input
+    order. `n_symbols="global"` needs `n_items`, the distinct items of the whole input. Memory:
+    one batch plus ~40 bytes per user of the result."""
+    if n_symbols == "global" and n_items is None:
+        raise ValueError("n_symbols='global' over batches needs n_items")
+    tables = [entropy_table(batch.users, batch.items, estimator=estimator, n_symbols=n_symbols,
+                            threads=threads, n_items=n_items)[0] for batch in batches]
+    if not tables:
+        tables = [entropy_table(np.zeros(0, np.int64), pa.array([], pa.list_(pa.int32())),
+                                estimator=estimator, n_items=0)[0]]
+    table = pa.concat_tables(tables).combine_chunks()
+    return table, summarize(table, estimator)
 
 
 def distinct_per_list(items: pa.ListArray) -> np.ndarray:
@@ -94,6 +139,12 @@ def distinct_per_list(items: pa.ListArray) -> np.ndarray:
     lengths = pc.list_value_length(items).to_numpy(zero_copy_only=False).astype(np.int64)
     owner = np.repeat(np.arange(len(lengths)), lengths)
     values = items.flatten().to_numpy().astype(np.int64)
+    if len(values) and 0 <= values.min() and values.max() < 2**32:
+        # One sort of (list << 32 | value) keys: ~3× faster than a two-key lexsort.
+        keys = np.sort((owner << 32) | values)
+        first = np.ones(len(keys), dtype=bool)
+        first[1:] = keys[1:] != keys[:-1]
+        return np.bincount(keys[first] >> 32, minlength=len(lengths))
     order = np.lexsort((values, owner))
     owner, values = owner[order], values[order]
     first = np.ones(len(values), dtype=bool)
