@@ -78,7 +78,8 @@ def entropy(input_path: str, user_col: str, item_col: str, time_col: str, sep: s
         n_items = None
         if n_symbols == "global":  # one more pass: the distinct items of the training part
             n_items = len(np.unique(np.concatenate(
-                [np.unique(b.items.values.to_numpy()) for b in batches()] or [[]])))
+                [np.unique(b.items.values.to_numpy()) for b in batches()]
+                or [np.zeros(0, np.int32)])))
         table, summary = entropy_table_batches(batches(), threads=threads, n_items=n_items,
                                                **options)
     else:
