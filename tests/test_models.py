@@ -5,7 +5,6 @@ batch), and HSTU's pointwise attention, bucketed time bias and cosine scores."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -33,14 +32,7 @@ LENGTHS = (12, 7, 1)  # real tokens per row: a full row, a padded one, a single 
 WIDTH = 12
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    """Tiny models run faster on one thread: hand-offs between threads cost more than the
-    work, much more so on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def model(name: str, vocab: Vocab = VOCAB, seed: int = 0) -> Backbone:

@@ -5,7 +5,6 @@ one-at-a-time decoding, learning planted patterns, and resume."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,13 +43,7 @@ TINY = RegeneratorConfig(dim=16, heads=2, encoder_layers=1, decoder_layers=1, me
                          dropout=0.0, max_source_len=64, max_target_len=8)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    """Tiny models run faster on one thread, much more so on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # --- the model -----------------------------------------------------------------------------

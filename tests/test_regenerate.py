@@ -5,7 +5,6 @@ round trip on disk, and training a backbone on a stage dataset."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,13 +46,7 @@ lr = 0.005
 TINY_SASREC = {"dim": 16, "blocks": 1, "heads": 1, "max_len": 20, "dropout": 0.0}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    """Tiny models run faster on one thread, much more so on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def leaky_dataset(n_users: int = 12, events: int = 14) -> Dataset:
