@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 SEEDS = (0, 1, 2)
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 #: (dataset folder, backbone, stage, seed), in priority order: the ML-1M floors first.
 SOLO = [("ml-1m", "hstu", "recall", 0)]
 JOBS = (
@@ -45,6 +46,10 @@ PRESETS = {
 def command(data: Path, out: Path, job: tuple[str, str, str, int], extra: list[str],
             work: Path) -> list[str]:
     dataset, backbone, stage, seed = job
+    # The reference settings where the project has them (configs/ml-1m-hstu.toml: the
+    # published HSTU configuration and its leave-last-out protocol), else the defaults.
+    config = CONFIGS / f"{dataset}-{backbone}{'-fine' if stage == 'fine' else ''}.toml"
+    extra = [*(["--config", str(config)] if config.is_file() else []), *extra]
     return [sys.executable, "-m", "unids", "train", "--data", str(data / dataset),
             "--backbone", backbone, "--stage", stage, "--seed", str(seed), "--quiet", "--json",
             "-o", str(work / f"{dataset}-{backbone}-{stage}-s{seed}"),

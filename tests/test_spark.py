@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
@@ -95,6 +96,58 @@ def test_presorted_input_skips_the_shuffle(spark, tmp_path: Path) -> None:
     assert_same_table(mined, unids.mine_patterns(train.items, **params))
 
 
+def test_parquet_log_tasks_read_row_groups_with_pyarrow(spark, tmp_path: Path) -> None:
+    """A grouped log in two files of row groups of 16 rows, read by Spark tasks through
+    pyarrow in batches of 5 rows: users straddle batches, row groups, tasks and the files."""
+    table = motif_log(seed=8, users=40)
+    cut = table.num_rows // 2
+    (tmp_path / "log").mkdir()
+    pq.write_table(table.slice(0, cut), tmp_path / "log" / "part-0.parquet", row_group_size=16)
+    pq.write_table(table.slice(cut), tmp_path / "log" / "part-1.parquet", row_group_size=16)
+    (tmp_path / "log" / "_SUCCESS").write_text("")
+    assert table["user_id"][cut - 1] == table["user_id"][cut]  # a user straddles the files
+    whole = tmp_path / "whole.parquet"
+    pq.write_table(table, whole)
+    train = load_sequences(whole).truncate_tail(2)
+
+    log = backend.read_parquet_log(spark, str(tmp_path / "log"), batch_rows=5)
+    assert len(log.ranges) >= 6  # maxPartitionBytes is 2 KiB here
+
+    sequences = by_user(backend.sequences_spark(log, holdout=2).toArrow())
+    assert np.array_equal(sequences["user_id"].to_numpy(), train.users)
+    assert sequences["items"].combine_chunks().equals(train.items)
+    assert sequences["timestamps"].combine_chunks().equals(train.timestamps)
+
+    expected, _ = entropy_table(train.users, train.items)
+    assert_same_table(by_user(backend.real_entropy_spark(log, holdout=2).toArrow()), expected)
+
+    params = {"theta_scale": 2.0, "max_len": 4}
+    mined, interactions = backend.mine_patterns_spark(log, holdout=2, **params)
+    assert_same_table(mined, unids.mine_patterns(train.items, **params))
+    assert interactions == train.n_interactions
+
+    for method in ("dp", "greedy"):
+        segments = by_user(backend.segment_spark(log, mined, holdout=2, method=method)
+                           .toArrow())
+        assert segments["segment_lengths"].combine_chunks().equals(
+            unids.segment(train.items, mined, method=method)), method
+
+
+def test_parquet_log_in_any_order_goes_through_an_arrow_shuffle(spark, log: Path) -> None:
+    """Rows in random order with timestamp ties, read by the tasks with pyarrow and sent to
+    their user's partition as Arrow buffers: the in-memory sort, ties in file order."""
+    train = load_sequences(log).truncate_tail(2)
+    source = backend.read_parquet_log(spark, str(log), grouped=False, tasks=3, batch_rows=50)
+    sequences = by_user(backend.sequences_spark(source, holdout=2, partitions=3).toArrow())
+    assert np.array_equal(sequences["user_id"].to_numpy(), train.users)
+    assert sequences["items"].combine_chunks().equals(train.items)
+    assert sequences["timestamps"].combine_chunks().equals(train.timestamps)
+
+    params = {"theta_scale": 2.0, "max_len": 4}
+    mined, _ = backend.mine_patterns_spark(source, holdout=2, **params)
+    assert_same_table(mined, unids.mine_patterns(train.items, **params))
+
+
 def test_two_phase_mining_equals_mine_patterns(spark, log: Path) -> None:
     train = load_sequences(log).truncate_tail(2)
     df = spark.read.parquet(str(log))
@@ -135,6 +188,34 @@ def test_cli_engine_spark(spark, log: Path, tmp_path: Path) -> None:
         {k: v for k, v in on_spark.items() if k not in volatile}
     assert_same_table(pq.read_table(tmp_path / "d.parquet"), pq.read_table(tmp_path / "c.parquet"))
     assert spark.sparkContext._jsc is not None  # still running
+
+    # A CSV log: Spark reads it (a DataFrame, shuffled by user).
+    csv = tmp_path / "log.csv"
+    pacsv.write_csv(pq.read_table(log), csv)
+    on_spark = run("entropy", str(csv), "-o", str(tmp_path / "g.parquet"), "--engine", "spark")
+    assert {k: v for k, v in memory.items() if k not in volatile} == \
+        {k: v for k, v in on_spark.items() if k not in volatile}
+
+    # Segmentation: with the shuffle by user, and presorted (the tasks read the row groups).
+    grouped = tmp_path / "grouped.parquet"
+    pq.write_table(motif_log(seed=6, users=30), grouped, row_group_size=16)
+    patterns = tmp_path / "patterns.parquet"
+    run("mine", str(grouped), "-o", str(patterns), "--theta-scale", "1.5")
+    for method in ("dp", "greedy"):
+        args = ["segment", str(grouped), "--patterns", str(patterns), "--method", method]
+        memory = run(*args, "-o", str(tmp_path / "e.parquet"))
+        for engine in (["--engine", "spark"], ["--engine", "spark", "--presorted",
+                                                 "--batch-rows", "5"]):
+            on_spark = run(*args, "-o", str(tmp_path / "f.parquet"), *engine)
+            assert {k: v for k, v in memory.items() if k not in volatile} == \
+                {k: v for k, v in on_spark.items() if k not in volatile}
+            assert pq.read_table(tmp_path / "e.parquet").equals(
+                pq.read_table(tmp_path / "f.parquet")), (method, engine)
+    # --presorted on a log that is not grouped: the task's check, as one line.
+    result = CliRunner().invoke(main, ["segment", str(log), "--patterns", str(patterns),
+                                       "--engine", "spark", "--presorted"])
+    assert result.exit_code == 2, result.output
+    assert "reappears after other users" in result.stderr and "Traceback" not in result.stderr
 
     # An input error inside a Spark task comes back as one line, exit code 2.
     bad = tmp_path / "bad.parquet"

@@ -31,7 +31,7 @@ from unids.mining.partial import (
     mine_in_passes,
     rust_float_text,
 )
-from unids.mining.segmentation import item_costs, segment_dp
+from unids.mining.segmentation import item_costs, segment_batch, segment_dp, unigram_costs
 from unids.quality.entropy import entropy_table, entropy_table_batches
 
 LIST32 = pa.list_(pa.int32())
@@ -291,3 +291,60 @@ def test_batch_dp_on_mined_patterns(log: Path) -> None:
     assert got.equals(unids.segment(train.items, patterns, method="dp"))
     with pytest.raises(ValueError, match="NaN"):
         segment_dp(train.items, unids.window_patterns(train.items), items, costs)
+
+
+# --- `unids segment --stream` ------------------------------------------------------------------
+
+
+@settings(max_examples=80, deadline=None)
+@given(data=st.data(), seqs=mining_sequences(), group_rows=st.integers(1, 9),
+       batch_rows=st.integers(1, 25), holdout=st.integers(0, 2),
+       method=st.sampled_from(["dp", "greedy"]))
+def test_streamed_segmentation_equals_segment_of_the_whole(
+        tmp_path_factory, data, seqs, group_rows, batch_rows, holdout, method) -> None:
+    """A grouped log in tiny row groups, streamed in tiny batches (users straddle both): the
+    unigram costs of one pass and the per-batch segmentation of a second pass give the
+    in-memory `unids.segment` of the training part, user by user."""
+    users = [u for u, seq in enumerate(seqs) for _ in seq]
+    if not users:
+        return
+    path = tmp_path_factory.mktemp("seg") / "log.parquet"
+    pq.write_table(pa.table({"user_id": pa.array(users, pa.int64()),
+                             "item_id": pa.array([x for s in seqs for x in s], pa.int64()),
+                             "timestamp": pa.array(np.arange(len(users)), pa.float64())}),
+                   path, row_group_size=group_rows)
+    train = load_sequences(path).truncate_tail(holdout)
+    table = pattern_table(data.draw(random_pattern_tables(seqs)))
+    expected = _core.segment(train.items, table, method=method)
+
+    def batches():
+        return stream_sequences(path, holdout=holdout, batch_rows=batch_rows)
+
+    costs = unigram_costs(b.items for b in batches()) if method == "dp" else None
+    got = pa.concat_arrays([segment_batch(b.items, table, method, costs) for b in batches()])
+    assert got.equals(expected)
+
+
+def test_cli_segment_stream_gives_the_in_memory_answers(log: Path, tmp_path: Path) -> None:
+    patterns = tmp_path / "patterns.parquet"
+    run("mine", str(log), "-o", str(patterns), "--theta-scale", "1.5")
+    ascending = tmp_path / "ascending.parquet"  # users ascending, as `unids data prepare` writes
+    pq.write_table(pq.read_table(log).sort_by("user_id"), ascending, row_group_size=7)
+    volatile = {"output", "seconds", "engine"}
+    for method in ("dp", "greedy"):
+        for path in (log, ascending):
+            args = ["segment", str(path), "--patterns", str(patterns), "--method", method]
+            memory = run(*args, "-o", str(tmp_path / "a.parquet"))
+            stream = run(*args, "-o", str(tmp_path / "b.parquet"), "--stream",
+                         "--batch-rows", "10")
+            assert stream["engine"] == "stream" and memory["segments"] > memory["users"] > 0
+            assert {k: v for k, v in memory.items() if k not in volatile} == \
+                {k: v for k, v in stream.items() if k not in volatile}
+            a, b = pq.read_table(tmp_path / "a.parquet"), pq.read_table(tmp_path / "b.parquet")
+            if path == ascending:
+                assert a.equals(b)
+            else:  # the streamed rows follow the file's user order
+                assert a.equals(b.take(pa.array(np.argsort(b["user_id"].to_numpy()))))
+                assert not a.equals(b)
+    # Without -o: the summary only.
+    assert run("segment", str(ascending), "--patterns", str(patterns), "--stream")["users"] > 0

@@ -17,10 +17,14 @@ labels the record.
 - ``unids-no-ug``: ablation w/o UG, segmentation only, no regenerator.
 
 This module imports nothing heavy (the CLI reads METHODS at start-up); the implementations
-are `unids.baselines.reppad` and `unids.baselines.frec`.
+are `unids.baselines.reppad` and `unids.baselines.frec` (training) and
+`unids.baselines.methods` (what each data-level method changes in `unids regenerate`;
+docs/METHODS.md).
 """
 
 from __future__ import annotations
+
+from unids.baselines.methods import DATA_METHODS, DataMethod, data_method
 
 #: Every method a record may name, in the order of the paper's tables.
 METHODS = ("base", "reppad", "frec", "dr4sr", "unids", "unids-no-tc", "unids-no-uf",
@@ -28,4 +32,4 @@ METHODS = ("base", "reppad", "frec", "dr4sr", "unids", "unids-no-tc", "unids-no-
 #: The methods that change how a backbone is trained (the others change its data).
 TRAINING_METHODS = ("reppad", "frec")
 
-__all__ = ["METHODS", "TRAINING_METHODS"]
+__all__ = ["DATA_METHODS", "METHODS", "TRAINING_METHODS", "DataMethod", "data_method"]

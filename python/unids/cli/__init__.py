@@ -12,9 +12,11 @@ from unids import __version__
 from unids.cli.data import data
 from unids.cli.demo import demo
 from unids.cli.entropy import entropy
+from unids.cli.experiment import experiment
 from unids.cli.format import format_command
 from unids.cli.mine import mine
 from unids.cli.regenerate import regenerate
+from unids.cli.run import run
 from unids.cli.segment import segment
 from unids.cli.train import evaluate, train
 from unids.config import load_toml
@@ -55,7 +57,8 @@ def main() -> None:
 
     \b
     Start here:
-      unids demo                                  # mine a built-in synthetic dataset
+      unids demo                                  # the pipeline on a built-in synthetic dataset
+      unids run --config configs/ml-1m-hstu.toml  # the whole pipeline, resumable
       unids entropy ratings.csv -o entropy.parquet
       unids mine ratings.csv -o patterns.parquet --theta-scale 0.8
       unids segment ratings.csv --patterns patterns.parquet -o segments.parquet
@@ -70,9 +73,11 @@ def main() -> None:
 main.add_command(data)
 main.add_command(demo)
 main.add_command(entropy)
+main.add_command(experiment)
 main.add_command(format_command)
 main.add_command(mine)
 main.add_command(regenerate)
+main.add_command(run)
 main.add_command(segment)
 main.add_command(train)
 main.add_command(evaluate)

@@ -15,6 +15,8 @@ from unids.io import Columns
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
+    from unids.distributed.spark import ParquetLog
+
 
 def check_engine(engine: str, stream: bool, master: str | None, spark_conf: tuple[str, ...],
                  presorted: bool) -> None:
@@ -38,19 +40,30 @@ def _conf(pairs: tuple[str, ...]) -> dict[str, str]:
 _TASK_ERROR = re.compile(r"unids\.errors\.(?:InputError|UserError): (.+)")
 
 
+def is_csv_path(path: str) -> bool:
+    return path.lower().rstrip("/").removesuffix(".gz").endswith((".csv", ".tsv", ".txt"))
+
+
 @contextmanager
 def spark_input(input_path: str, columns: Columns, sep: str | None, master: str | None,
-                spark_conf: tuple[str, ...]) -> Iterator[DataFrame]:
-    """The interaction log as a Spark DataFrame. A session this command started is stopped at
-    the end; a running one (spark-submit, tests) is left alone. Input errors raised inside
-    Spark tasks come back as one-line user errors."""
+                spark_conf: tuple[str, ...], *, presorted: bool = False,
+                batch_rows: int | None = None) -> Iterator[DataFrame | ParquetLog]:
+    """The interaction log: Parquet as a `ParquetLog` whose row groups the Spark tasks read
+    with pyarrow (`batch_rows` at a time; `presorted`: grouped by user, no shuffle), CSV/TSV
+    as a Spark DataFrame. A session this command started is stopped at the end; a running one
+    (spark-submit, tests) is left alone. Input errors raised inside Spark tasks come back as
+    one-line user errors."""
     from unids.distributed import spark as backend
 
     sql = backend.require_pyspark()
     running = sql.SparkSession.getActiveSession()
     session = backend.session(master, config=_conf(spark_conf))
     try:
-        yield backend.read_interactions_spark(session, input_path, columns, sep=sep)
+        if not is_csv_path(input_path):
+            options = {} if batch_rows is None else {"batch_rows": batch_rows}
+            yield backend.read_parquet_log(session, input_path, grouped=presorted, **options)
+        else:
+            yield backend.read_interactions_spark(session, input_path, columns, sep=sep)
     except Exception as error:
         found = _TASK_ERROR.search(str(error))
         if found and not isinstance(error, UserError):

@@ -63,7 +63,8 @@ def entropy(input_path: str, user_col: str, item_col: str, time_col: str, sep: s
     if engine == "spark":
         from unids.distributed.spark import real_entropy_spark
 
-        with spark_input(input_path, columns, sep, master, spark_conf) as df:
+        with spark_input(input_path, columns, sep, master, spark_conf,
+                         presorted=presorted, batch_rows=batch_rows) as df:
             per_user = real_entropy_spark(df, columns=columns, holdout=holdout, threads=threads,
                                           presorted=presorted, **options)
             table = per_user.toArrow() if hasattr(per_user, "toArrow") else \

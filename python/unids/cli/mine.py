@@ -86,7 +86,8 @@ def mine(input_path: str, user_col: str, item_col: str, time_col: str, sep: str 
             if engine == "spark":
                 from unids.distributed.spark import mine_patterns_spark
 
-                with spark_input(input_path, columns, sep, master, spark_conf) as df:
+                with spark_input(input_path, columns, sep, master, spark_conf,
+                                 presorted=presorted, batch_rows=batch_rows) as df:
                     table, interactions = mine_patterns_spark(
                         df, columns=columns, holdout=holdout, miner=miner,  # type: ignore[arg-type]
                         presorted=presorted,

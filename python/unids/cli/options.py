@@ -55,11 +55,15 @@ def scale_options(function: F) -> F:
                      help="Read a Parquet log batch by batch in bounded memory; each user's rows "
                           "must be contiguous and in time order (docs/SCALE.md)."),
         click.option("--batch-rows", type=click.IntRange(min=1), default=DEFAULT_BATCH_ROWS,
-                     show_default=True, help="Rows per batch read with --stream."),
+                     show_default=True,
+                     help="Rows per batch read with --stream (and by each Spark task from a "
+                          "Parquet input)."),
         click.option("--engine", type=click.Choice(["local", "spark"]), default="local",
                      show_default=True,
                      help="local = this process; spark = a Spark job (pip install "
-                          "'unids[spark]'), INPUT being a path Spark can read."),
+                          "'unids[spark]'): INPUT a Parquet file or folder that pyarrow opens "
+                          "(local, hdfs://, s3://; the tasks read its row groups), or a CSV/TSV "
+                          "file Spark reads."),
         click.option("--master", default=None,
                      help="Spark master URL: local[2], spark://host:7077, yarn, k8s://… "
                           "(default: spark-submit's, else local[*])."),
@@ -67,7 +71,8 @@ def scale_options(function: F) -> F:
                      help="A Spark setting, repeatable: e.g. spark.driver.memory=8g."),
         click.option("--presorted", is_flag=True,
                      help="With --engine spark: the rows are already grouped by user and in "
-                          "time order (as --stream needs), so Spark skips the shuffle by user."),
+                          "time order (as --stream needs), so Spark skips the shuffle by "
+                          "user."),
     ]
     for decorator in reversed(decorators):
         function = decorator(function)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import click
 from tqdm.auto import tqdm
 
+from unids.baselines.methods import DATA_METHODS
 from unids.cli.options import emit, json_option
 from unids.config import load_toml
 from unids.errors import UserError
@@ -83,6 +85,11 @@ def _regenerator_for(path: str | None, stage: str) -> Path | None:
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False),
               help="Output directory: one stage dataset per stage in OUT/<stage>/, and "
                    "OUT/summary.json.")
+@click.option("--method", type=click.Choice(list(DATA_METHODS)), default="unids",
+              show_default=True,
+              help="Data-level method: unids; dr4sr (sliding-window patterns, no special "
+                   "tokens); the ablations unids-no-tc (one θ for every stage), unids-no-uf (no "
+                   "special tokens), unids-no-ug (no regenerator). See docs/METHODS.md.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
               help="Regenerator training epochs (default 20).")
 @click.option("--memories", type=click.IntRange(min=1), default=None,
@@ -95,16 +102,22 @@ def _regenerator_for(path: str | None, stage: str) -> Path | None:
 @click.option("--regenerator", "regenerator_path", type=click.Path(exists=True), default=None,
               help="Use this trained regenerator (regenerator.pt, or an earlier OUT) instead "
                    "of training one.")
+@click.option("--init-from", "init_from", type=click.Path(exists=True, dir_okay=False),
+              default=None,
+              help="Start the regenerator's item vectors from this `unids train` checkpoint "
+                   "(best.pt / checkpoint.pt of a backbone trained on the same prepared "
+                   "dataset, with the regenerator's dim), rescaled to the regenerator's "
+                   "initial RMS (docs/REGENERATOR.md).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="TOML with [regenerator], [generation], [train] and [format] tables "
                    "([format.fine] for one stage).")
 @click.option("--device", default=None, help="auto (default), cpu, cuda, cuda:1 …")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @json_option
-def regenerate(dataset_dir: str, stage: str, output: str, epochs: int | None,
+def regenerate(dataset_dir: str, stage: str, output: str, method: str, epochs: int | None,
                memories: int | None, seed: int | None, mix_ratio: float | None,
-               regenerator_path: str | None, config_path: str | None, device: str | None,
-               quiet: bool, as_json: bool) -> None:
+               regenerator_path: str | None, init_from: str | None, config_path: str | None,
+               device: str | None, quiet: bool, as_json: bool) -> None:
     """Build stage datasets: format the training part for the stage, train the regenerator on
     (sequence, segment) pairs, decode K segments per user and add them, as extra short
     sequences of the same user, to the stage's PT training sequences.
@@ -113,6 +126,16 @@ def regenerate(dataset_dir: str, stage: str, output: str, epochs: int | None,
     a stage dataset that `unids train --data OUT/<stage>` reads, with the regenerator run
     (regenerator/) and the decoded segments and user representations (generated/) beside it.
 
+    --method builds the data of another method of the comparison instead of UniDS's: dr4sr
+    (sliding-window patterns, plain item sequences, the same regenerator), unids-no-tc (the
+    recall θ for every stage), unids-no-uf (no special tokens), unids-no-ug (no regenerator:
+    the PT sequences alone). The stage dataset records it and `unids train` labels its run
+    with it.
+
+    Under `torchrun --nproc_per_node=N -m unids regenerate …` the regenerator trains with DDP
+    (the same weights as one process, up to float noise) and rank 0 alone generates, writes
+    and reports.
+
     \b
     Examples:
       unids regenerate --stage recall prepared/ml-1m -o regenerated/ml-1m
@@ -120,6 +143,10 @@ def regenerate(dataset_dir: str, stage: str, output: str, epochs: int | None,
       unids regenerate --stage fine prepared/ml-1m -o out/ --mix-ratio 0.5 --seed 1 --json
       unids regenerate --stage coarse prepared/ml-1m -o out2/ --regenerator regenerated/ml-1m
       unids regenerate --stage all prepared/beauty -o out/ --config configs/regen.toml
+      unids regenerate --stage all prepared/ml-1m -o regenerated/ml-1m-dr4sr --method dr4sr
+      unids regenerate --stage fine prepared/ml-1m -o ablations/no-ug --method unids-no-ug
+      unids regenerate --stage recall prepared/ml-100k -o out/ --init-from runs/sasrec/best.pt
+      torchrun --nproc_per_node=2 -m unids regenerate --stage all prepared/ml-1m -o out/
 
     \b
     A --config file:
@@ -132,27 +159,40 @@ def regenerate(dataset_dir: str, stage: str, output: str, epochs: int | None,
     from unids.data.dataset import Dataset
     from unids.io import write_json
     from unids.pipeline import regenerate_stage
+    from unids.train.distributed import teardown
 
     started = time.perf_counter()
     settings = _build(config_path, epochs, memories, seed, mix_ratio, device)
     stages = ("recall", "coarse", "fine") if stage == "all" else (stage,)
+    if regenerator_path is not None and not DATA_METHODS[method].regenerate:
+        raise UserError(f"--method {method} uses no regenerator; drop --regenerator")
+    if init_from is not None and (regenerator_path is not None
+                                  or not DATA_METHODS[method].regenerate):
+        raise UserError("--init-from starts a regenerator's training; with --regenerator or "
+                        f"--method {method} none is trained")
     checkpoints = {name: _regenerator_for(regenerator_path, name) for name in stages}
     dataset = Dataset.load(dataset_dir)
     out = Path(output)
     summaries: dict[str, Any] = {}
-    bar = tqdm(stages, desc="stages", unit="stage", disable=quiet or len(stages) < 2 or None,
-               dynamic_ncols=True)
-    for name in bar:
-        bar.set_postfix(stage=name)
-        _, summaries[name] = regenerate_stage(dataset, name, out / name, settings,
-                                              regenerator=checkpoints[name],
-                                              progress=not quiet)
+    main_rank = int(os.environ.get("RANK", "0")) == 0
+    bar = tqdm(stages, desc="stages", unit="stage",
+               disable=quiet or len(stages) < 2 or not main_rank or None, dynamic_ncols=True)
+    try:
+        for name in bar:
+            bar.set_postfix(stage=name)
+            _, summaries[name] = regenerate_stage(dataset, name, out / name, settings,
+                                                  method=method, regenerator=checkpoints[name],
+                                                  init_from=init_from, progress=not quiet)
+    finally:
+        teardown()  # leave torchrun's process group cleanly (a no-op in a single process)
     bar.close()
+    if not main_rank:
+        return  # under torchrun rank 0 alone writes summary.json and reports
     summary = {"dataset": dataset.name, "dataset_dir": dataset_dir, "output": output,
-               "stages": summaries, "settings": dataclasses.asdict(settings),
+               "method": method, "stages": summaries, "settings": dataclasses.asdict(settings),
                "seconds": round(time.perf_counter() - started, 3)}
     write_json(summary, out / "summary.json")
-    lines = [f"{dataset.name}: {len(stages)} stage dataset(s) in {output} "
+    lines = [f"{dataset.name}: {len(stages)} {method} stage dataset(s) in {output} "
              f"({summary['seconds']:.1f} s)"]
     for name, item in summaries.items():
         steps = ", ".join(f"{step} {value:.1f} s" for step, value in item["seconds"].items())

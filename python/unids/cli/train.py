@@ -62,9 +62,10 @@ def metrics_line(metrics: dict[str, float]) -> str:
 @click.option("--set", "pairs", multiple=True, metavar="KEY=VALUE",
               help="Override a setting, repeatable: epochs=20, lr=0.002, model.dim=64.")
 @click.option("--method", type=click.Choice(METHODS), default=None,
-              help="The compared method (default: the config file's, else base): reppad and "
-                   "frec change retrieval training; the others label the record "
-                   "(their data comes from `unids regenerate`).")
+              help="The compared method (default: the config file's, else the one a stage "
+                   "dataset was built with, else base): reppad and frec change retrieval "
+                   "training; the others label the record (their data comes from "
+                   "`unids regenerate --method`).")
 @click.option("--seed", type=int, default=None, help="Random seed (default 0).")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Maximum epochs.")
 @click.option("-o", "--output", "run_dir", type=click.Path(file_okay=False), default=None,
@@ -96,6 +97,7 @@ def train(data_dir: str, backbone: str | None, stage: str | None, config_path: s
       unids train --data prepared/ml-1m -o runs/a --resume     # continue after a crash
     """
     from unids.io import write_json
+    from unids.pipeline.assemble import stage_method
     from unids.train import TrainConfig, fit
     from unids.train.config import split_overrides
     from unids.train.distributed import teardown
@@ -110,6 +112,8 @@ def train(data_dir: str, backbone: str | None, stage: str | None, config_path: s
     train_settings["stage"] = stage
     if method is not None:
         train_settings["method"] = method
+    elif "method" not in train_settings and (built_with := stage_method(data_dir)):
+        train_settings["method"] = built_with  # a stage dataset: the method that built it
     if seed is not None:
         train_settings["seed"] = seed
     if epochs is not None:

@@ -13,6 +13,17 @@ With `presorted=True` (files already grouped by user and in time order) there is
 each partition handles the users inside it and only the first and last user of every
 partition, who may straddle two, take the sorted path.
 
+**A Parquet log** (`read_parquet_log`) skips Spark's row conversion altogether: the driver
+reads the files' footers and cuts the row groups into ranges; Spark runs one task per range
+(`spark.range(n, numPartitions=n).mapInArrow`), and each task reads its row groups with
+pyarrow. Grouped by user, a task hands whole users to `unids._core` itself
+(`unids.io.row_groups`: a range skips a leading user that began in the previous one and reads
+on past its end until its last user ends, so each user is read by exactly one task, with no
+shuffle at all). In any order, a task cuts each batch into one piece per partition — user,
+item, timestamp and position in the log as raw buffers, a few large rows —, Spark shuffles the
+pieces (`repartition(partitions, bucket)`), and each partition sorts its rows by (user,
+timestamp, position) with Arrow's sort: the in-memory stable sort.
+
 **Pattern mining** is a two-phase job per level (`unids.mining.partial`): the training
 sequences are built once and persisted as binary chunks; each partition counts unigrams
 (level 1), then at each level the extensions `P·s` of the kept patterns (`count_extensions`,
@@ -42,6 +53,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from unids import _core
 from unids.errors import UserError
@@ -51,7 +63,8 @@ from unids.io.interactions import (
     Sequences,
     validate_interactions,
 )
-from unids.io.streaming import group_users
+from unids.io.row_groups import RowGroups
+from unids.io.streaming import DEFAULT_BATCH_ROWS, group_users
 from unids.mining.partial import (
     SHIFT,
     LevelPlan,
@@ -61,7 +74,7 @@ from unids.mining.partial import (
     count_extensions,
     count_unigrams,
 )
-from unids.mining.segmentation import item_costs, segment_dp
+from unids.mining.segmentation import item_costs, segment_batch
 from unids.quality.entropy import entropy_table
 
 if TYPE_CHECKING:
@@ -70,12 +83,15 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 __all__ = [
+    "ParquetLog",
     "mine_patterns_spark",
     "read_interactions_spark",
+    "read_parquet_log",
     "real_entropy_spark",
     "segment_spark",
     "sequences_spark",
     "session",
+    "to_arrow",
 ]
 
 #: Input order, the last sort key (ties of timestamps keep it).
@@ -146,6 +162,58 @@ def read_interactions_spark(
     if columns.timestamp is not None:
         casts.append(functions.col(columns.timestamp).cast("double"))
     return df.select(*casts)
+
+
+@dataclass(frozen=True)
+class ParquetLog:
+    """A Parquet log (file or folder) whose row groups Spark tasks read with pyarrow: task `k`
+    reads the row groups `ranges[k]` (see `read_parquet_log`). Accepted wherever the functions
+    below take a DataFrame (`presorted` does not apply: `grouped` says it)."""
+
+    spark: SparkSession
+    groups: RowGroups
+    ranges: tuple[tuple[int, int], ...]
+    grouped: bool = True
+    batch_rows: int = DEFAULT_BATCH_ROWS
+
+
+def read_parquet_log(spark: SparkSession, path: str, *, grouped: bool = True,
+                     tasks: int | None = None, batch_rows: int = DEFAULT_BATCH_ROWS
+                     ) -> ParquetLog:
+    """A Parquet file or folder (any filesystem pyarrow opens: local, `hdfs://`, `s3://`, …)
+    to be read by Spark tasks with pyarrow instead of through Spark's rows. The driver reads
+    only the footers.
+
+    `grouped=True`: the rows, files in path order, are grouped by user and in time order (the
+    streaming precondition, docs/SCALE.md): each task hands out the users that begin in its
+    row groups, with no shuffle. `grouped=False`: any order; the tasks send their rows to the
+    partition of their user as Arrow buffers (one shuffle of a few large rows), where they are
+    sorted by user, timestamp and position in the log (ties keep file order, files in path
+    order).
+
+    `tasks`: how many ranges of row groups (default: as many as Spark would make partitions of
+    the files — `spark.sql.files.maxPartitionBytes` each —, rounded up to a multiple of
+    `defaultParallelism`). `batch_rows`: rows per batch a task reads and hands to the core.
+    """
+    groups = RowGroups.scan(path)
+    if tasks is None:
+        tasks = _default_tasks(spark, int(groups.nbytes.sum()))
+    return ParquetLog(spark, groups, tuple(groups.plan(tasks)), grouped, batch_rows)
+
+
+def _default_tasks(spark: SparkSession, nbytes: int) -> int:
+    cores = max(1, spark.sparkContext.defaultParallelism)
+    limit = _byte_size(spark.conf.get("spark.sql.files.maxPartitionBytes") or "128m")
+    splits = max(1, -(-nbytes // limit))
+    return cores * -(-splits // cores)
+
+
+def _byte_size(text: str) -> int:
+    """Spark's byte strings: `134217728b`, `128m`, `1g`, `2048`."""
+    found = re.fullmatch(r"\s*(\d+)\s*([kmgtp]?)b?\s*", text.lower())
+    if not found:
+        raise UserError(f"not a byte size: {text!r}")
+    return int(found.group(1)) << (10 * " kmgtp".index(found.group(2) or " "))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -249,24 +317,199 @@ def _edge_users(df: DataFrame, user: str) -> list[Any]:
     return sorted({row["first"] for row in ends} | {row["last"] for row in ends})
 
 
-def _map_users(df: DataFrame, layout: _Layout, kernel: Kernel,
+def _row_group_job(batches: Iterator[pa.RecordBatch], *, groups: RowGroups,
+                   ranges: tuple[tuple[int, int], ...], batch_rows: int, layout: _Layout,
+                   kernel: Kernel, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    """The task of a `ParquetLog`: `batches` hold the task numbers (one, from `spark.range`);
+    each reads its range of row groups with pyarrow."""
+    for batch in batches:
+        for task in batch.column(0).to_pylist():
+            start, stop = ranges[task]
+            for sequences in groups.read_users(start, stop, layout.columns,
+                                               batch_rows=batch_rows, holdout=layout.holdout):
+                yield from kernel(sequences).rename_columns(schema.names).cast(schema
+                                                                               ).to_batches()
+
+
+#: Rows sent to one partition by the shuffle of a `ParquetLog` that is not grouped, at most
+#: (more partitions than `spark.sql.shuffle.partitions` if needed): the partition's Python
+#: worker holds and sorts them, ~60 bytes per row at the peak.
+SHUFFLE_PARTITION_ROWS = 1 << 22
+
+#: A shuffled piece: the rows of one source batch bound for one partition, as raw buffers.
+PIECE_FIELDS = "bucket bigint, users binary, items binary, times binary, positions binary"
+
+#: Rows read per batch by the sending side, at most: its binary cells (int32 offsets) and
+#: Spark's rows stay far below 2 GiB.
+PIECE_BATCH_ROWS = 1 << 22
+
+
+def _bucket_keys(spark: SparkSession, partitions: int) -> np.ndarray:
+    """For each partition `p`, a bucket value that Spark's hash partitioning into `partitions`
+    (`pmod(hash(bucket), partitions)`) sends to `p`: so that every partition gets one bucket
+    (a JVM job over a few ids). Only the balance depends on it, not the answers."""
+    functions = require_pyspark().functions
+    ids = 8 * partitions
+    while True:
+        rows = (spark.range(ids)
+                .select("id", functions.pmod(functions.hash("id"), functions.lit(partitions))
+                        .alias("p"))
+                .groupBy("p").agg(functions.min("id").alias("id")).collect())
+        if len(rows) == partitions:
+            keys = np.zeros(partitions, dtype=np.int64)
+            for row in rows:
+                keys[row["p"]] = row["id"]
+            return keys
+        ids *= 4
+
+
+def _bucket_of(users: np.ndarray, buckets: int) -> np.ndarray:
+    """A partition per user, in [0, buckets): a multiplicative hash (ids sharing a stride still
+    spread), scaled to the range by a multiply-shift instead of a slow 64-bit modulo."""
+    mixed = (users.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(32)
+    return ((mixed * np.uint64(buckets)) >> np.uint64(32)).astype(np.int64)
+
+
+def _binary_cells(values: np.ndarray, bounds: np.ndarray) -> pa.Array:
+    """`values` cut at `bounds` (element offsets) into binary cells, without a copy."""
+    offsets = (bounds * values.itemsize).astype(np.int32)
+    return pa.Array.from_buffers(pa.binary(), len(bounds) - 1,
+                                 [None, pa.py_buffer(offsets), pa.py_buffer(values)])
+
+
+def _cell_values(cells: pa.Array, kind: type) -> np.ndarray:
+    """The bytes of all the binary cells of `cells`, end to end, as one array (no copy)."""
+    offsets = np.frombuffer(cells.buffers()[1], dtype=np.int32)[cells.offset:
+                                                                 cells.offset + len(cells) + 1]
+    data = cells.buffers()[2]
+    return np.frombuffer(data, dtype=np.uint8)[offsets[0]:offsets[-1]].view(kind)
+
+
+def _scatter_job(batches: Iterator[pa.RecordBatch], *, groups: RowGroups,
+                 ranges: tuple[tuple[int, int], ...], batch_rows: int, columns: Columns,
+                 keys: np.ndarray) -> Iterator[pa.RecordBatch]:
+    """A task of a `ParquetLog` that is not grouped: reads its row groups and cuts each batch
+    into one piece per partition (user, item, timestamp and log position as raw buffers)."""
+    for batch in batches:
+        for task in batch.column(0).to_pylist():
+            start, stop = ranges[task]
+            for first, rows in groups.read_rows(start, stop, columns, batch_rows=batch_rows):
+                yield _pieces(rows, first, columns, keys)
+
+
+def _pieces(rows: pa.RecordBatch, first: int, columns: Columns, keys: np.ndarray
+            ) -> pa.RecordBatch:
+    def values(name: str | None, kind: type) -> np.ndarray:
+        if name is None:
+            return np.zeros(rows.num_rows, dtype=kind)
+        return rows.column(name).cast(pa.from_numpy_dtype(kind)).to_numpy(zero_copy_only=False)
+
+    users = values(columns.user, np.int64)
+    target = _bucket_of(users, len(keys))
+    # A stable counting sort by partition: a radix sort on 16-bit keys.
+    order = np.argsort(target.astype(np.uint16) if len(keys) <= 1 << 16 else target,
+                       kind="stable")
+    counts = np.bincount(target, minlength=len(keys))
+    present = np.flatnonzero(counts)
+    bounds = np.concatenate([[0], np.cumsum(counts[present])])
+    positions = first + order  # the position in the log of each row, in the new order
+    return pa.RecordBatch.from_arrays(
+        [pa.array(keys[present]), _binary_cells(users[order], bounds),
+         _binary_cells(values(columns.item, np.int32)[order], bounds),
+         _binary_cells(values(columns.timestamp, np.float64)[order], bounds),
+         _binary_cells(positions, bounds)],
+        ["bucket", "users", "items", "times", "positions"])
+
+
+def _gather_job(batches: Iterator[pa.RecordBatch], *, layout: _Layout, batch_rows: int,
+                kernel: Kernel, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    """The receiving side: all the pieces of one partition, sorted by (user, timestamp, log
+    position) — the in-memory stable sort — and handed to `kernel` as batches of whole
+    users."""
+    kinds = {"users": np.int64, "items": np.int32, "times": np.float64, "positions": np.int64}
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in kinds}
+    for batch in batches:
+        for name, kind in kinds.items():
+            parts[name].append(_cell_values(batch.column(name), kind))
+    if not parts["users"]:
+        return
+    users, items, times, positions = (np.concatenate(parts[name]) for name in kinds)
+    del parts
+    columns = layout.columns
+    keys = {"user": users, **({"time": times} if columns.timestamp else {}),
+            "position": positions}
+    # Arrow's multi-key sort: 2–3× faster than np.lexsort here; positions are distinct, so
+    # the order is total.
+    order = pc.sort_indices(pa.table(keys), sort_keys=[(k, "ascending") for k in keys]
+                            ).to_numpy()
+    names = [columns.user, columns.item, *([columns.timestamp] if columns.timestamp else [])]
+    data = [users[order], items[order], *([times[order]] if columns.timestamp else [])]
+    del users, items, times, positions, order, keys
+
+    def sorted_batches() -> Iterator[pa.RecordBatch]:
+        for start in range(0, len(data[0]), batch_rows):
+            yield pa.RecordBatch.from_arrays([pa.array(a[start:start + batch_rows])
+                                              for a in data], names)
+
+    for sequences in group_users(sorted_batches(), columns, check=False):
+        yield from kernel(sequences.truncate_tail(layout.holdout)).rename_columns(
+            schema.names).cast(schema).to_batches()
+
+
+def _map_parquet_log(log: ParquetLog, layout: _Layout, kernel: Kernel,
+                     fields: list[tuple[str, pa.DataType]]) -> DataFrame:
+    """`_map_users` of a `ParquetLog`: a task per range of row groups; grouped, each hands out
+    its own users; not grouped, the rows go to their user's partition first."""
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    columns = layout.columns
+    log.groups.check_columns(columns)
+    schema = pa.schema([(columns.user, pa.int64()), *fields])
+    tasks = log.spark.range(0, len(log.ranges), 1, len(log.ranges))
+    if log.grouped:
+        return tasks.mapInArrow(
+            functools.partial(_row_group_job, groups=log.groups, ranges=log.ranges,
+                              batch_rows=log.batch_rows, layout=layout, kernel=kernel,
+                              schema=schema),
+            from_arrow_schema(schema))
+    partitions = layout.partitions or int(log.spark.conf.get("spark.sql.shuffle.partitions")
+                                          or 200)
+    partitions = max(partitions, -(-log.groups.total_rows // SHUFFLE_PARTITION_ROWS))
+    keys = _bucket_keys(log.spark, partitions)
+    pieces = tasks.mapInArrow(
+        functools.partial(_scatter_job, groups=log.groups, ranges=log.ranges,
+                          batch_rows=min(log.batch_rows, PIECE_BATCH_ROWS), columns=columns,
+                          keys=keys),
+        PIECE_FIELDS)
+    return pieces.repartition(partitions, "bucket").mapInArrow(
+        functools.partial(_gather_job, layout=layout, batch_rows=log.batch_rows,
+                          kernel=kernel, schema=schema),
+        from_arrow_schema(schema))
+
+
+def _map_users(df: DataFrame | ParquetLog, layout: _Layout, kernel: Kernel,
                fields: list[tuple[str, pa.DataType]], *, needs_times: bool = False
                ) -> DataFrame:
     """`kernel` on every batch of whole users; its table has the user column first, then
     `fields`.
 
-    Default: `repartition(user) → sortWithinPartitions(user, timestamp, input order) →
-    mapInArrow`. With `layout.presorted` (rows already grouped by user, in time order, as the
-    files are read) there is no shuffle: each partition handles the users that lie inside it,
-    and only the first and last user of each partition — who may straddle two — go through
-    the sorted path. The bulk then trusts the time order and does not read the timestamps
-    unless the kernel needs them (`needs_times`): moving a float64 column from Spark to Python
-    costs as much as the rest of a mining job.
+    A `ParquetLog`: one Spark task per range of row groups, reading them with pyarrow (no
+    Spark rows; grouped, no shuffle; the user column comes out as bigint).
+
+    A DataFrame, by default: `repartition(user) → sortWithinPartitions(user, timestamp,
+    input order) → mapInArrow`. With `layout.presorted` (rows already grouped by user, in time
+    order, as the files are read) there is no shuffle: each partition handles the users that
+    lie inside it, and only the first and last user of each partition — who may straddle two —
+    go through the sorted path. The bulk then trusts the time order and does not read the
+    timestamps unless the kernel needs them (`needs_times`): moving a float64 column from Spark
+    to Python costs as much as the rest of a mining job.
     """
     if layout.holdout < 0:
         raise ValueError("holdout must be ≥ 0")
     from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_type
 
+    if isinstance(df, ParquetLog):
+        return _map_parquet_log(df, layout, kernel, fields)
     columns = layout.columns
     _check_columns(df, columns)
     user_type = to_arrow_type(df.schema[columns.user].dataType)
@@ -302,7 +545,7 @@ def _sequences_kernel(sequences: Sequences, *, timestamps: bool) -> pa.Table:
 
 
 def sequences_spark(
-    df: DataFrame,
+    df: DataFrame | ParquetLog,
     *,
     columns: Columns = DEFAULT_COLUMNS,
     holdout: int = 0,
@@ -317,7 +560,11 @@ def sequences_spark(
     `presorted=True`: the rows are already grouped by user and in time order as the files are
     read (the streaming precondition, docs/SCALE.md): no shuffle, except for the users at the
     partition edges. Grouping is checked inside each partition and trusted across partitions;
-    the time order is trusted (only this function reads the timestamps then)."""
+    the time order is trusted (only this function reads the timestamps then).
+    `df` may also be a `ParquetLog` (`read_parquet_log`), whose row groups the tasks read
+    with pyarrow — no Spark rows; grouped by user, no shuffle either, grouping and time order
+    checked inside each task (`partitions` applies to a log that is not grouped, `presorted`
+    to none)."""
     timestamps = columns.timestamp is not None
     fields = [("items", pa.list_(pa.int32()))]
     if timestamps:
@@ -341,7 +588,7 @@ ENTROPY_FIELDS = [("length", pa.int64()), ("distinct_items", pa.int64()),
 
 
 def real_entropy_spark(
-    df: DataFrame,
+    df: DataFrame | ParquetLog,
     *,
     columns: Columns = DEFAULT_COLUMNS,
     holdout: int = 0,
@@ -374,16 +621,13 @@ def real_entropy_spark(
 def _segment_kernel(sequences: Sequences, *, patterns: pa.Table, method: str,
                     costs: tuple[np.ndarray, np.ndarray] | None, threads: int | None
                     ) -> pa.Table:
-    if costs is None:
-        lengths = _core.segment(sequences.items, patterns, method="greedy", threads=threads)
-    else:
-        lengths = segment_dp(sequences.items, patterns, *costs)
+    lengths = segment_batch(sequences.items, patterns, method, costs, threads=threads)
     return pa.table({"user": sequences.users, "items": sequences.items,
                      "segment_lengths": lengths})
 
 
 def segment_spark(
-    df: DataFrame,
+    df: DataFrame | ParquetLog,
     patterns: pa.Table,
     *,
     columns: Columns = DEFAULT_COLUMNS,
@@ -433,7 +677,7 @@ def _chunk_kernel(sequences: Sequences) -> pa.Table:
                      "items": pa.array([values.tobytes()], pa.binary())})
 
 
-def _chunks(df: DataFrame, layout: _Layout) -> DataFrame:
+def _chunks(df: DataFrame | ParquetLog, layout: _Layout) -> DataFrame:
     """The users' training sequences as chunks (`CHUNK_FIELDS`), one row per batch."""
     return _map_users(df, layout, _chunk_kernel, CHUNK_FIELDS).select("offsets", "items")
 
@@ -467,7 +711,7 @@ def _unigram_counts(chunks: DataFrame, rows: Accumulator[int] | None = None
         rows = chunks.sparkSession.sparkContext.accumulator(0)
     partial = chunks.mapInArrow(functools.partial(_unigram_job, rows=rows),
                                 "item bigint, n bigint")
-    totals = _to_arrow(partial.groupBy("item").agg(functions.sum("n").alias("n")))
+    totals = to_arrow(partial.groupBy("item").agg(functions.sum("n").alias("n")))
     order = np.argsort(totals["item"].to_numpy())
     return totals["item"].to_numpy()[order], totals["n"].to_numpy()[order]
 
@@ -497,7 +741,7 @@ def _extension_job(batches: Iterator[pa.RecordBatch], *, plan: Broadcast[LevelPl
 NO_SUCCESSOR = (1 << SHIFT) - 1
 
 
-def _to_arrow(df: DataFrame) -> pa.Table:
+def to_arrow(df: DataFrame) -> pa.Table:
     """`DataFrame.toArrow()` (pyspark ≥ 4), or its private twin in pyspark 3.5."""
     if hasattr(df, "toArrow"):
         return df.toArrow()
@@ -505,7 +749,7 @@ def _to_arrow(df: DataFrame) -> pa.Table:
 
 
 def mine_patterns_spark(
-    df: DataFrame,
+    df: DataFrame | ParquetLog,
     *,
     columns: Columns = DEFAULT_COLUMNS,
     holdout: int = 0,
@@ -539,7 +783,7 @@ def mine_patterns_spark(
     functions, storage = sql.functions, require_pyspark_storage()
     driver = PartialMiner(miner=miner, theta=theta, theta_scale=theta_scale,
                           min_support=min_support, max_len=max_len, increment=increment)
-    spark = df.sparkSession
+    spark = df.spark if isinstance(df, ParquetLog) else df.sparkSession
     chunks = _chunks(df, _Layout(columns, holdout, partitions, presorted))
     chunks = chunks.persist(storage.MEMORY_AND_DISK)
     context = spark.sparkContext
@@ -565,7 +809,7 @@ def mine_patterns_spark(
             summed = (partial.groupBy("key").agg(functions.sum("n").alias("n"))
                       .where((key.bitwiseAND(NO_SUCCESSOR) == NO_SUCCESSOR)
                              | (n >= min_support)))
-            totals = _to_arrow(summed)
+            totals = to_arrow(summed)
             plan.destroy()
             keys, counts = totals["key"].to_numpy(), totals["n"].to_numpy()
             ext = (keys & NO_SUCCESSOR) != NO_SUCCESSOR  # the other rows are n_P

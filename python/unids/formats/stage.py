@@ -18,6 +18,13 @@ interactions inside patterns), 1.4 finds 1,631 (11 %), and from about 1.8 every 
 twice passes (the `c = 2` support floor decides alone). Amazon Beauty (H1 = 12.7) reaches that
 floor at about 1.3. 1.2 / 1.4 keep every stage below the floor on ML-1M and give fine ranking
 clearly longer and more patterns than recall and coarse ranking.
+
+Options for the methods of the comparison (`unids.baselines.methods`, docs/METHODS.md):
+`theta_stage` takes another stage's default λ (the w/o TC ablation uses the recall one for every
+stage); `special_tokens=False` leaves the sequences as plain items, segmented but without T or
+behaviour tokens (w/o UF, DR4SR), over a vocabulary of padding, items and control tokens only;
+`miner="window"` swaps the conditional-entropy miner for DR4SR's sliding windows (lengths
+2 … max_len, support ≥ min_support; no threshold), segmented by greedy longest match.
 """
 
 from __future__ import annotations
@@ -28,12 +35,13 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import pyarrow as pa
 
 import unids
 from unids.data.dataset import Dataset
 from unids.errors import UserError
-from unids.formats.pt import to_pattern_tokens
+from unids.formats.pt import as_list_array, flat_parts, to_pattern_tokens
 from unids.formats.sources import (
     FALLBACK_ORDER,
     SOURCES,
@@ -44,11 +52,12 @@ from unids.formats.sources import (
     segment_tokens,
     survey,
 )
-from unids.formats.vocabulary import Vocabulary
+from unids.formats.vocabulary import CONTROL_LABELS, Namespace, Vocabulary
 from unids.io import write_json, write_parquet
 
 Stage = Literal["recall", "coarse", "fine"]
 STAGES: tuple[Stage, ...] = ("recall", "coarse", "fine")
+MINERS = ("conditional", "window")
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,13 @@ class FormatConfig:
     domain / sep. behavior: the behaviour column for interleaving and the `behavior` source
     (default: the label column, else the first). user_attribute / domain_column: the user and
     item table columns for the `user` and `domain` sources.
+
+    miner: "conditional" (Algorithm 1, threshold θ) or "window" (DR4SR's sliding windows of
+    2 … max_len items with support ≥ min_support; theta and theta_scale do not apply).
+    theta_stage: the stage whose default theta_scale applies (None: this one). special_tokens:
+    False gives plain item sequences (no T, no behaviour interleaving; source, interleave and
+    their columns do not apply). method: segmentation, "dp" (default) or "greedy" (the default,
+    and the only choice, for window patterns, which carry no entropy).
     """
 
     stage: Stage
@@ -85,8 +101,11 @@ class FormatConfig:
     domain_column: str | None = None
     min_support: int = 2
     max_len: int = 5
-    method: Literal["dp", "greedy"] = "dp"
+    method: Literal["dp", "greedy"] | None = None
     threads: int | None = None
+    miner: Literal["conditional", "window"] = "conditional"
+    theta_stage: Stage | None = None
+    special_tokens: bool = True
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:
@@ -100,16 +119,50 @@ class FormatConfig:
             raise UserError("min_support must be ≥ 1")
         if self.max_len < 2:
             raise UserError("max_len must be ≥ 2")
+        if self.miner not in MINERS:
+            raise UserError(f"miner must be one of {', '.join(MINERS)}, not {self.miner!r}")
+        if self.theta_stage is not None and self.theta_stage not in STAGES:
+            raise UserError(f"theta_stage must be one of {', '.join(STAGES)}, "
+                            f"not {self.theta_stage!r}")
+        if self.method not in (None, "dp", "greedy"):
+            raise UserError(f"method must be dp or greedy, not {self.method!r}")
+        if self.miner == "window" and self.method == "dp":
+            raise UserError("window patterns carry no entropy, so the min-entropy DP cannot "
+                            "segment with them: use method greedy")
 
     def resolved(self) -> FormatConfig:
-        """The config with the stage defaults filled in (behaviour availability aside)."""
+        """The config with the stage defaults filled in (behaviour availability aside);
+        options that do not apply to the miner or to plain sequences become None / off."""
         defaults = STAGE_DEFAULTS[self.stage]
+        theta_defaults = STAGE_DEFAULTS[self.theta_stage or self.stage]
+        thresholded = self.miner == "conditional"
+        theta_scale = theta_defaults.theta_scale if self.theta_scale is None else \
+            self.theta_scale
+        source = defaults.source if self.source is None else self.source
+        interleave = defaults.interleave if self.interleave is None else self.interleave
         return replace(
             self,
-            theta_scale=defaults.theta_scale if self.theta_scale is None else self.theta_scale,
-            source=defaults.source if self.source is None else self.source,
-            interleave=defaults.interleave if self.interleave is None else self.interleave,
+            theta=self.theta if thresholded else None,
+            theta_scale=theta_scale if thresholded else None,
+            source=source if self.special_tokens else None,
+            interleave=interleave and self.special_tokens,
+            method=self.method or ("dp" if thresholded else "greedy"),
         )
+
+    def ignored(self) -> list[str]:
+        """Notes on the options given that this config does not use."""
+        notes = []
+        if self.miner == "window" and (self.theta is not None or self.theta_scale is not None):
+            notes.append("theta / theta_scale ignored: the window miner has no threshold")
+        if self.miner == "window" and self.theta_stage is not None:
+            notes.append("theta_stage ignored: the window miner has no threshold")
+        if not self.special_tokens:
+            given = [name for name in ("source", "interleave", "behavior", "user_attribute",
+                                       "domain_column") if getattr(self, name)]
+            if given:
+                notes.append(f"{', '.join(given)} ignored: no special tokens "
+                             "(plain item sequences)")
+        return notes
 
 
 @dataclass
@@ -142,37 +195,54 @@ def format_dataset(dataset: Dataset, stage: Stage, *, theta_scale: float | None 
     """Mine, segment and format `dataset`'s training part for `stage` (see FormatConfig for
     the options). A source the dataset cannot provide falls back, with a note, to the next of
     FALLBACK_ORDER it can, and finally to a plain separator token (`sep`)."""
-    config = FormatConfig(stage=stage, theta_scale=theta_scale, source=source,
-                          interleave=interleave, **options).resolved()
+    given = FormatConfig(stage=stage, theta_scale=theta_scale, source=source,
+                         interleave=interleave, **options)
+    config = given.resolved()
     start = time.perf_counter()
     train = dataset.train()
-    offer = survey(dataset, train, behavior=config.behavior,
-                   user_attribute=config.user_attribute, domain_column=config.domain_column)
-    notes = list(offer.notes)
-    vocabulary = build_vocabulary(dataset, offer)
+    notes = given.ignored()
+    offer = None
+    used = None
+    interleave_on = False
+    if config.special_tokens:
+        offer = survey(dataset, train, behavior=config.behavior,
+                       user_attribute=config.user_attribute, domain_column=config.domain_column)
+        notes += offer.notes
+        vocabulary = build_vocabulary(dataset, offer)
+        used = _pick_source(str(config.source), offer, notes)
+        interleave_on = bool(config.interleave)
+        if interleave_on and offer.primary_behavior is None:
+            interleave_on = False
+            notes.append("item-behaviour interleaving is off: the dataset has no behaviour")
+    else:
+        vocabulary = plain_vocabulary(dataset.n_items)
 
-    used = _pick_source(str(config.source), offer, notes)
-    interleave_on = bool(config.interleave)
-    if interleave_on and offer.primary_behavior is None:
-        interleave_on = False
-        notes.append("item-behaviour interleaving is off: the dataset has no behaviour")
-
-    patterns = unids.mine_patterns(train.items, theta=config.theta,
-                                   theta_scale=float(config.theta_scale or 1.0),
-                                   min_support=config.min_support, max_len=config.max_len,
-                                   threads=config.threads)
+    if config.miner == "window":
+        patterns = unids.window_patterns(train.items, alpha=config.max_len,
+                                         beta=config.min_support, threads=config.threads)
+    else:
+        patterns = unids.mine_patterns(train.items, theta=config.theta,
+                                       theta_scale=float(config.theta_scale or 1.0),
+                                       min_support=config.min_support, max_len=config.max_len,
+                                       threads=config.threads)
     meta = {k.decode(): v.decode() for k, v in (patterns.schema.metadata or {}).items()}
     lengths = unids.segment(train.items, patterns, method=config.method, threads=config.threads)
     lengths = lengths.cast(pa.list_(pa.int32()))
     segments = Segments.of(lengths)
-    special = segment_tokens(used, vocabulary, offer, dataset, train, segments)
-    behavior_tokens = None
-    if interleave_on:
-        assert offer.primary_behavior is not None
-        behavior_tokens = item_behavior_tokens(
-            vocabulary, offer.primary_behavior,
-            float_values(train.behaviors[offer.primary_behavior]))
-    tokens = to_pattern_tokens(train.items, lengths, special, behavior_tokens)
+    if offer is not None:
+        assert used is not None
+        special = segment_tokens(used, vocabulary, offer, dataset, train, segments)
+        behavior_tokens = None
+        if interleave_on:
+            assert offer.primary_behavior is not None
+            behavior_tokens = item_behavior_tokens(
+                vocabulary, offer.primary_behavior,
+                float_values(train.behaviors[offer.primary_behavior]))
+        tokens = to_pattern_tokens(train.items, lengths, special, behavior_tokens)
+    else:  # plain items: the segmentation lives in `segment_lengths` only
+        values, offsets = flat_parts(as_list_array(train.items))
+        tokens = pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)),
+                                          pa.array(values.astype(np.int32), pa.int32()))
     pt = pa.table({"user": pa.array(train.users), "tokens": tokens, "segment_lengths": lengths})
 
     n_items = int(segments.lengths.sum())
@@ -181,16 +251,22 @@ def format_dataset(dataset: Dataset, stage: Stage, *, theta_scale: float | None 
         "stage": config.stage,
         "dataset": {"name": dataset.name, "counts": dataset.manifest.get("counts")},
         "part": "train (all but the last 2 interactions of every user)",
+        "special_tokens": config.special_tokens,
         "source": {"requested": config.source, "used": used},
         "interleave": interleave_on,
-        "behavior": offer.primary_behavior,
-        "user_attribute": offer.user_attribute if used == "user" else None,
-        "domain_column": offer.domains.column if used == "domain" and offer.domains else None,
-        "theta": float(meta.get("theta", "nan")),
+        "behavior": offer.primary_behavior if offer else None,
+        "user_attribute": offer.user_attribute if offer and used == "user" else None,
+        "domain_column": offer.domains.column if offer and used == "domain" and offer.domains
+        else None,
+        "theta": float(meta["theta"]) if "theta" in meta else None,
         "theta_scale": None if config.theta is not None else config.theta_scale,
-        "h1": float(meta.get("h1", "nan")),
-        "mining": {"min_support": config.min_support, "max_len": config.max_len,
-                   "increment": meta.get("increment", "surprisal"), "method": config.method},
+        # The stage whose default λ set θ (None: θ or λ given, or no threshold at all).
+        "theta_stage": (config.theta_stage or config.stage) if given.theta is None
+        and given.theta_scale is None and config.miner == "conditional" else None,
+        "h1": float(meta["h1"]) if "h1" in meta else None,
+        "mining": {"miner": config.miner, "min_support": config.min_support,
+                   "max_len": config.max_len, "increment": meta.get("increment"),
+                   "method": config.method},
         "counts": {
             "users": len(train.users),
             "interactions": n_items,
@@ -206,6 +282,16 @@ def format_dataset(dataset: Dataset, stage: Stage, *, theta_scale: float | None 
         "seconds": round(time.perf_counter() - start, 3),
     }
     return FormatResult(pt=pt, vocabulary=vocabulary, patterns=patterns, manifest=manifest)
+
+
+def plain_vocabulary(n_items: int) -> Vocabulary:
+    """Padding, the items 1 … n_items and the control tokens (the regenerator's bos / eos):
+    the vocabulary of plain item sequences, which have no special tokens."""
+    return Vocabulary([
+        Namespace("padding", "padding", 0, 1),
+        Namespace("item", "item", 1, n_items),
+        Namespace("control", "control", 1 + n_items, len(CONTROL_LABELS), CONTROL_LABELS),
+    ])
 
 
 def _pick_source(requested: str, offer: Any, notes: list[str]) -> str:

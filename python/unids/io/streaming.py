@@ -118,18 +118,20 @@ def group_users(
     *,
     source: str = "input",
     check: bool = True,
+    first_row: int = 0,
 ) -> Iterator[Sequences]:
     """Whole users from row batches in which each user's rows are contiguous (and in time
     order): one `Sequences` per batch, holding the users that end in it; a user that straddles a
     boundary is carried over and handed out with the batch where it ends.
 
     With `check`, a user that reappears after other users, or whose timestamps decrease, raises
-    a `UserError` (`source` names the input in the message). Spark's sorted partitions pass
-    `check=False`: they are sorted by construction.
+    a `UserError` (`source` names the input in the message, `first_row` is the row number of
+    the first row in it). Spark's sorted partitions pass `check=False`: they are sorted by
+    construction.
     """
     seen = _Seen()  # the users handed out so far (check only)
     carried: list[_Rows] = []  # rows of the user that may continue in the next batch
-    rows_before = 0  # rows of the input before the first carried row
+    rows_before = first_row  # rows of the input before the first carried row
     for batch in batches:
         if batch.num_rows == 0:
             continue

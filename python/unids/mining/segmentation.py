@@ -9,17 +9,22 @@ by increasing length, a candidate replacing only on a strictly smaller cost — 
 sequences of a batch in lockstep, so the segment lengths equal `unids.segment` on the whole
 input exactly (tests/test_streaming.py). It is slower than the Rust DP (a few µs per
 interaction instead of tens of ns).
+
+    items, costs = unigram_costs(b.items for b in stream_sequences("log.parquet", holdout=2))
+    for batch in stream_sequences("log.parquet", holdout=2):
+        lengths = segment_batch(batch.items, patterns, "dp", (items, costs))
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import numpy as np
 import pyarrow as pa
 
 from unids import _core
-from unids.mining.partial import SHIFT, _flat, _lookup
+from unids.mining.partial import SHIFT, _flat, _lookup, _Sums, count_unigrams
 
 
 def item_costs(items: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -27,6 +32,30 @@ def item_costs(items: np.ndarray, counts: np.ndarray) -> np.ndarray:
     total = float(counts.sum())
     return np.array([-math.log2(f / total) for f in counts.astype(np.float64).tolist()],
                     dtype=np.float64)
+
+
+def unigram_costs(batches: Iterable[pa.ListArray]) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct items ascending, `item_costs`) of all the sequences of `batches`."""
+    sums = _Sums()
+    for sequences in batches:
+        sums.add(*count_unigrams(sequences))
+    items, counts = sums.total()
+    return items, item_costs(items, counts)
+
+
+def segment_batch(sequences: pa.ListArray, patterns: pa.Table, method: str,
+                  costs: tuple[np.ndarray, np.ndarray] | None, *, threads: int | None = None
+                  ) -> pa.ListArray:
+    """Segment lengths of one batch as `unids.segment(method=…)` of the whole input: `greedy`
+    needs no counts and runs in the core; `dp` runs `segment_dp` with `costs` (`unigram_costs`
+    of the whole input)."""
+    if method == "greedy":
+        return _core.segment(sequences, patterns, method="greedy", threads=threads)
+    if method != "dp":
+        raise ValueError(f"method must be 'dp' or 'greedy', got {method!r}")
+    if costs is None:
+        raise ValueError("dp needs the unigram costs of the whole input")
+    return segment_dp(sequences, patterns, *costs)
 
 
 class _Trie:

@@ -28,8 +28,8 @@ class HSTUConfig:
     dim: int = 50
     blocks: int = 2
     heads: int = 1
-    attention_dim: int = 25  # dqk per head
-    linear_dim: int = 25  # dv per head
+    attention_dim: int = 50  # dqk per head (the reference ML-1M config: 50)
+    linear_dim: int = 50  # dv per head (the reference: 50)
     dropout: float = 0.2
     max_len: int = 200
     time_buckets: int = 128

@@ -35,6 +35,10 @@ class SASRecConfig:
     dropout: float = 0.2
     max_len: int = 200
     ffn_mult: int = 1  # the paper's point-wise FFN keeps the width d
+    #: L2-normalise hidden states and item embeddings (then the temperature defaults to
+    #: 0.05): the SASRec baseline of the HSTU reference (`sasrec-sampled-softmax-n128-final`)
+    #: whose numbers the anchors CSV publishes; the original SASRec does not
+    l2_norm: bool = False
 
 
 class SelfAttention(nn.Module):
@@ -83,6 +87,7 @@ class SASRec(Backbone):
     def __init__(self, vocab: Vocab, config: SASRecConfig = SASRecConfig()) -> None:
         super().__init__(vocab, config.dim, config.dropout)
         self.config = config
+        self.normalize = config.l2_norm
         self.position_embedding = nn.Embedding(config.max_len, config.dim)
         self.blocks = nn.ModuleList(SASRecBlock(config) for _ in range(config.blocks))
         self.final_norm = nn.LayerNorm(config.dim)

@@ -21,11 +21,13 @@ Training rows (`StageDataset.rows`, one per sequence):
 
 Evaluation (`StageDataset.eval`, one row per user, in the dataset's user order):
 
-    valid_history  the user's PT training sequence, exactly the training row
+    valid_history  the user's PT training sequence without the segment token that closes
+                   its last segment: the training part ends where the log was cut, not
+                   where a pattern ended, so the last segment stays open — the held-out item
+                   may well continue it (after a closing token the model has only ever seen
+                   a new segment begin; on planted data that token halved recall)
     test_history   the same, then the validation item (and, where the stage interleaves
-                   behaviour, its behaviour token) as an open last segment: no segment token
-                   closes it, because the `gap` token would need the time of the *test*
-                   item, and the model sees open segments anyway (inside every pattern)
+                   behaviour, its behaviour token), still in the open last segment
     *_seen         the raw items before the target (what ranking masks)
     *_target, *_time, *_label   the held-out item from the original Dataset (label −1 unknown)
 
@@ -57,7 +59,7 @@ from unids.errors import InputError, UserError
 from unids.formats.pt import as_list_array, flat_parts
 from unids.formats.sources import item_behavior_tokens
 from unids.formats.stage import STAGES, FormatResult
-from unids.formats.vocabulary import Vocabulary
+from unids.formats.vocabulary import SEGMENT_KINDS, Vocabulary
 from unids.io import write_json, write_parquet
 from unids.train.data import Ragged
 
@@ -133,6 +135,19 @@ class StageDataset:
                                              "(an interrupted write?)")
         vocabulary = Vocabulary.load(directory / VOCABULARY)
         return cls(str(manifest["stage"]), vocabulary, rows, cases, manifest)
+
+
+def stage_method(directory: str | os.PathLike[str]) -> str | None:
+    """The data-level method a stage dataset directory was built with (its manifest's
+    `method`, written by `regenerate_stage`); None for any other directory."""
+    path = Path(directory) / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        method = json.loads(path.read_text()).get("method")
+    except (OSError, json.JSONDecodeError) as error:
+        raise InputError(str(path), f"unreadable stage manifest ({error})") from None
+    return str(method) if method is not None else None
 
 
 def assemble_stage(dataset: Dataset, formatted: FormatResult, generated: Generated | None, *,
@@ -313,11 +328,33 @@ def _generated_labels(tokens: Ragged, vocabulary: Vocabulary, dataset: Dataset) 
     return out
 
 
+def _open_last_segment(pt: Ragged, pt_times: np.ndarray, vocabulary: Vocabulary
+                       ) -> tuple[Ragged, np.ndarray]:
+    """The PT rows without a segment token at their very end (module docstring: the
+    training part ends where the log was cut, not where a pattern ended)."""
+    closers = np.zeros(vocabulary.size, dtype=bool)
+    for space in vocabulary:
+        if space.kind in SEGMENT_KINDS:
+            closers[space.start:space.stop] = True
+    if "control" in vocabulary:
+        closers[vocabulary["control"].token("sep")] = True
+    lengths = pt.lengths
+    last = pt.offsets[1:] - 1
+    drop = (lengths > 0) & closers[pt.values[np.maximum(last, 0)]] if len(pt.values) else \
+        np.zeros(len(pt), dtype=bool)
+    keep = np.ones(len(pt.values), dtype=bool)
+    keep[last[drop]] = False
+    offsets = np.zeros(len(pt) + 1, dtype=np.int64)
+    np.cumsum(lengths - drop, out=offsets[1:])
+    return Ragged(offsets, pt.values[keep]), pt_times[keep]
+
+
 def _eval_table(dataset: Dataset, formatted: FormatResult, pt: Ragged, pt_times: np.ndarray,
                 items: Ragged, times: Ragged, labels: Ragged | None,
                 users: np.ndarray) -> pa.Table:
     """One row per user: histories, masked items and targets of both splits."""
     vocabulary = formatted.vocabulary
+    pt, pt_times = _open_last_segment(pt, pt_times, vocabulary)
     valid_item = items.last(SPLITS["valid"]).astype(np.int32)
     valid_time = times.last(SPLITS["valid"]).astype(np.float64)
     appended = [valid_item]

@@ -4,6 +4,12 @@ loaded) → generate → assemble, timed step by step. `unids regenerate` calls 
     settings = RegenerateSettings(epochs=20)
     stage, summary = regenerate_stage(Dataset.load("prepared/ml-1m"), "recall",
                                       "regenerated/ml-1m/recall", settings)
+    regenerate_stage(dataset, "fine", "regenerated/ml-1m-dr4sr/fine", settings, method="dr4sr")
+
+`method` picks a data-level method of the comparison (`unids.baselines.methods`:
+unids, dr4sr, unids-no-tc, unids-no-uf, unids-no-ug; docs/METHODS.md): it fixes some
+`format_dataset` options and whether a regenerator runs at all. The stage dataset's manifest
+records it, and `unids train --data` labels its record with it.
 
 Output under the stage directory: the stage dataset itself (`stage.json`, `rows.parquet`,
 `eval.parquet`, `vocabulary.json`), `regenerator/` (the run directory of
@@ -15,15 +21,21 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import torch.distributed as dist
+
+from unids.baselines.methods import DataMethod, data_method
 from unids.data.dataset import Dataset
 from unids.errors import UserError
-from unids.formats import format_dataset
+from unids.formats import FormatResult, format_dataset
 from unids.pipeline.assemble import StageDataset, assemble_stage
 from unids.regen import (
+    Generated,
     GenerationConfig,
     RegeneratorConfig,
     build_pairs,
@@ -32,9 +44,13 @@ from unids.regen import (
     load_regenerator,
     user_sources,
 )
+from unids.regen.backbone import backbone_item_table
 from unids.regen.train import FINAL
+from unids.train.distributed import setup
 
 REGENERATOR_DIR = "regenerator"
+#: How long the other torchrun ranks wait for rank 0 to generate and write a stage.
+GENERATION_WAIT = timedelta(hours=12)
 GENERATED_DIR = "generated"
 
 
@@ -68,11 +84,25 @@ class RegenerateSettings:
 
 
 def regenerate_stage(dataset: Dataset, stage: str, directory: str | Path,
-                     settings: RegenerateSettings, *, regenerator: str | Path | None = None,
+                     settings: RegenerateSettings, *, method: str = "unids",
+                     regenerator: str | Path | None = None,
+                     init_from: str | Path | None = None,
                      progress: bool = True) -> tuple[StageDataset, dict[str, Any]]:
     """Runs the pipeline for one stage and writes it under `directory` (module docstring).
-    regenerator: a `regenerator.pt` / `checkpoint.pt` to use instead of training one.
-    Returns (the stage dataset, a summary with counts and seconds per step)."""
+    method: the data-level method (`unids.baselines.methods.DATA_METHODS`). regenerator: a
+    `regenerator.pt` / `checkpoint.pt` to use instead of training one. init_from: a `unids
+    train` checkpoint whose item vectors start the regenerator's (`unids.regen.backbone`).
+    Returns (the stage dataset, a summary with counts and seconds per step).
+
+    Under torchrun every process calls this: all train the regenerator together (DDP), then
+    rank 0 alone generates and writes while the others wait at a barrier; they return the
+    stage dataset read back and a summary of only stage, method, directory and rank."""
+    spec = data_method(method)
+    if regenerator is not None and not spec.regenerate:
+        raise UserError(f"method {method} uses no regenerator; do not give one")
+    if regenerator is not None and init_from is not None:
+        raise UserError("a given regenerator is not trained: init_from has nothing to start")
+    placement = setup(settings.device)
     directory = Path(directory)
     seconds: dict[str, float] = {}
 
@@ -80,25 +110,103 @@ def regenerate_stage(dataset: Dataset, stage: str, directory: str | Path,
         seconds[step] = round(time.perf_counter() - started, 3)
 
     started = time.perf_counter()
-    options = {**settings.format_options, **settings.stage_format_options.get(stage, {})}
+    options = format_options(spec, settings, stage)
     formatted = format_dataset(dataset, stage, **options)  # type: ignore[arg-type]
     timed("format", started)
 
+    history: list[dict[str, Any]] = []
+    n_pairs = 0
+    regenerator_path: str | None = None
+    generated: Generated | None = None
+    if spec.regenerate:
+        generated, n_pairs, regenerator_path, history = _regenerate(
+            formatted, spec, directory, settings, regenerator, progress, timed,
+            init_from=init_from, generate_here=placement.is_main)
+    # NCCL's default timeout (10 minutes) could end the wait for a long generation: the
+    # ranks wait on a CPU (gloo) group with a long one instead.
+    waiting = dist.new_group(backend="gloo", timeout=GENERATION_WAIT) \
+        if placement.world > 1 else None
+    if not placement.is_main:
+        dist.barrier(group=waiting)  # rank 0 generates and writes the stage dataset meanwhile
+        return StageDataset.load(directory), {"stage": stage, "method": method,
+                                              "directory": str(directory),
+                                              "rank": placement.rank}
+
+    started = time.perf_counter()
+    stage_data = assemble_stage(dataset, formatted, generated, stage=stage,
+                                mix_ratio=settings.mix_ratio, seed=settings.seed)
+    stage_data.manifest["method"] = method
+    stage_data.manifest["regenerator"] = {"path": regenerator_path, "history": history,
+                                          "settings": settings.as_json(),
+                                          "init_from": None if init_from is None
+                                          else str(init_from)}
+    stage_data.save(directory)
+    timed("assemble_and_write", started)
+    if waiting is not None:
+        dist.barrier(group=waiting)  # the other ranks read the finished stage dataset
+
+    counts = stage_data.manifest["counts"]
+    summary = {
+        "stage": stage,
+        "method": method,
+        "directory": str(directory),
+        "patterns": counts["patterns"],
+        "miner": formatted.manifest["mining"]["miner"],
+        "theta": formatted.manifest["theta"],
+        "special_tokens": formatted.manifest["special_tokens"],
+        "source": formatted.manifest["source"]["used"],
+        "pairs": n_pairs,
+        "generated_segments": 0 if generated is None else generated.segments.num_rows,
+        "generated_kept": counts["generated_rows"],
+        "rows": {"before": counts["original_rows"], "after": counts["rows"]},
+        "tokens": {"before": counts["original_tokens"], "after": counts["tokens"]},
+        "regenerator": regenerator_path,
+        "final_loss": history[-1]["loss"] if history else None,
+        "notes": formatted.notes,
+        "seconds": seconds,
+    }
+    return stage_data, summary
+
+
+def format_options(spec: DataMethod, settings: RegenerateSettings, stage: str
+                   ) -> dict[str, Any]:
+    """The `format_dataset` options of one stage: the settings' ([format], then
+    [format.<stage>]) and the method's. A setting that contradicts the method is an error."""
+    given = {**settings.format_options, **settings.stage_format_options.get(stage, {})}
+    for key, value in spec.format_options.items():
+        if key in given and given[key] != value:
+            raise UserError(f"method {spec.name} sets the format option {key} = {value!r}; "
+                            f"the settings' {given[key]!r} contradicts it")
+    return {**given, **spec.format_options}
+
+
+def _regenerate(formatted: FormatResult, spec: DataMethod, directory: Path,
+                settings: RegenerateSettings, regenerator: str | Path | None, progress: bool,
+                timed: Callable[[str, float], None], *, init_from: str | Path | None = None,
+                generate_here: bool = True
+                ) -> tuple[Generated | None, int, str, list[dict[str, Any]]]:
+    """pairs → regenerator (trained or loaded) → generate; returns (the generated segments,
+    the number of pairs, the regenerator's path, the training history). generate_here=False
+    (a DDP rank other than 0) stops after training and returns no segments."""
     started = time.perf_counter()
     config = settings.regenerator
     pairs = build_pairs(formatted, per_user=settings.per_user,
                         max_source_len=config.max_source_len,
-                        max_target_len=config.max_target_len, seed=settings.seed)
+                        max_target_len=config.max_target_len, with_patterns=spec.pattern_pairs,
+                        seed=settings.seed)
     timed("pairs", started)
 
     started = time.perf_counter()
     history: list[dict[str, Any]] = []
     if regenerator is None:
+        item_table = None if init_from is None else \
+            backbone_item_table(init_from, formatted.vocabulary, config.dim, rescale=True)
         model, history = fit_regenerator(
             pairs, formatted.vocabulary.size, config, directory / REGENERATOR_DIR,
             epochs=settings.epochs, batch_size=settings.batch_size, lr=settings.lr,
             seed=settings.seed, device=settings.device, weight_decay=settings.weight_decay,
-            progress=progress)
+            progress=progress, item_table=item_table,
+            n_items=formatted.vocabulary.n_items)
         regenerator_path = str(directory / REGENERATOR_DIR / FINAL)
         timed("train_regenerator", started)
     else:
@@ -109,35 +217,16 @@ def regenerate_stage(dataset: Dataset, stage: str, directory: str | Path,
         regenerator_path = str(regenerator)
         timed("load_regenerator", started)
 
+    if not generate_here:
+        return None, len(pairs), regenerator_path, history
     started = time.perf_counter()
     users, sources = user_sources(formatted.pt, model.config.max_source_len)
-    generated = generate(model, users, sources, formatted.vocabulary, settings.generation)
+    # Plain item sequences (no special tokens) are decoded as plain items too.
+    generation = dataclasses.replace(
+        settings.generation,
+        special_tokens=settings.generation.special_tokens
+        and bool(formatted.manifest["special_tokens"]))
+    generated = generate(model, users, sources, formatted.vocabulary, generation)
     generated.write(directory / GENERATED_DIR)
     timed("generate", started)
-
-    started = time.perf_counter()
-    stage_data = assemble_stage(dataset, formatted, generated, stage=stage,
-                                mix_ratio=settings.mix_ratio, seed=settings.seed)
-    stage_data.manifest["regenerator"] = {"path": regenerator_path, "history": history,
-                                          "settings": settings.as_json()}
-    stage_data.save(directory)
-    timed("assemble_and_write", started)
-
-    counts = stage_data.manifest["counts"]
-    summary = {
-        "stage": stage,
-        "directory": str(directory),
-        "patterns": counts["patterns"],
-        "theta": formatted.manifest["theta"],
-        "source": formatted.manifest["source"]["used"],
-        "pairs": len(pairs),
-        "generated_segments": generated.segments.num_rows,
-        "generated_kept": counts["generated_rows"],
-        "rows": {"before": counts["original_rows"], "after": counts["rows"]},
-        "tokens": {"before": counts["original_tokens"], "after": counts["tokens"]},
-        "regenerator": regenerator_path,
-        "final_loss": history[-1]["loss"] if history else None,
-        "notes": formatted.notes,
-        "seconds": seconds,
-    }
-    return stage_data, summary
+    return generated, len(pairs), regenerator_path, history

@@ -15,6 +15,7 @@ entropy-sign choice.
 
 from __future__ import annotations
 
+from unids.regen.backbone import backbone_item_table
 from unids.regen.generate import (
     Generated,
     GenerationConfig,
@@ -32,6 +33,7 @@ __all__ = [
     "Pairs",
     "Regenerator",
     "RegeneratorConfig",
+    "backbone_item_table",
     "build_pairs",
     "fit_regenerator",
     "generate",

@@ -12,6 +12,8 @@ For user u and memory k the decoder reads m'_k (π forced to one-hot k) and deco
   that form). With `no_repeat` (default on), an item already emitted in the segment is not
   emitted again.
 * decoding stops there or after `max_target_len` steps (a segment cut there has no T).
+* with `special_tokens=False` (data formatted as plain item sequences: w/o UF, DR4SR) a step
+  emits items or eos only, never a behaviour, segment or `sep` token.
 
 Identical segments of one user (from different memories) are kept once, with the lowest
 memory. The free/restricted draw of every (user, memory, step) is made up front from `seed`,
@@ -53,7 +55,8 @@ MANIFEST = "manifest.json"
 @dataclass(frozen=True)
 class GenerationConfig:
     """How segments are decoded (see the module docstring). max_target_len: None = the
-    model's. batch_size: users per batch (each decodes `memories` rows)."""
+    model's. batch_size: users per batch (each decodes `memories` rows). special_tokens:
+    False = items and eos only (for plain item sequences)."""
 
     restrict_steps: int = 2
     gamma: float = 0.1
@@ -61,6 +64,7 @@ class GenerationConfig:
     no_repeat: bool = True
     batch_size: int = 256
     seed: int = 0
+    special_tokens: bool = True
 
     def __post_init__(self) -> None:
         if self.restrict_steps < 0:
@@ -128,16 +132,17 @@ class _Rules:
 
 
 def _rules(vocabulary: Vocabulary, model: Regenerator, sources: Ragged,
-           item_pool: np.ndarray | None, device: torch.device) -> _Rules:
+           item_pool: np.ndarray | None, device: torch.device,
+           special_tokens: bool = True) -> _Rules:
     size = vocabulary.size
     if model.vocab_size != size:
         raise UserError(f"the regenerator has {model.vocab_size} tokens, the vocabulary {size}")
     every = np.arange(size)
     items = vocabulary.is_item(every)
     kinds = np.array([s.kind for s in vocabulary.namespaces])[vocabulary.namespace_index(every)]
-    closes = vocabulary.is_segment_token(every)
+    closes = vocabulary.is_segment_token(every) & special_tokens
     closes[model.eos] = True
-    inside = (kinds == "item-behavior") | closes
+    inside = ((kinds == "item-behavior") & special_tokens) | closes
     pool = np.zeros(size, dtype=bool)
     chosen = sources.values if item_pool is None else np.asarray(item_pool)
     pool[chosen.astype(np.int64)] = True
@@ -214,7 +219,7 @@ def _prepare(model: Regenerator, users: np.ndarray, sources: Ragged, vocabulary:
         raise UserError(f"sources longer than max_source_len ({model.config.max_source_len})")
     device = next(model.parameters()).device
     steps = config.max_target_len or model.config.max_target_len
-    rules = _rules(vocabulary, model, sources, item_pool, device)
+    rules = _rules(vocabulary, model, sources, item_pool, device, config.special_tokens)
     free = _free_draws(len(users), model.config.memories, steps, config)
     return rules, free, steps, device
 

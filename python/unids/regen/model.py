@@ -226,10 +226,11 @@ class Regenerator(nn.Module):
         labels[torch.arange(len(target), device=target.device), lengths] = self.eos
         return labels
 
-    def loss(self, source: torch.Tensor, target: torch.Tensor
-             ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """(total, parts): total = L_rec − β·H(π) ("reward") or L_rec + β·H(π) ("paper");
-        parts holds detached `rec`, `entropy` and `total`."""
+    def loss_sums(self, source: torch.Tensor, target: torch.Tensor
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(Σ of the token cross-entropies, Σ over rows of H(π)), float32: the two parts of the
+        loss before averaging. A share of a batch (one DDP rank's) divides them by the whole
+        batch's counts (`token_count`, rows), so that the shares add up to the batch's mean."""
         memory, padding = self.encode(source)
         logits_pi = self.promoter_logits(target)  # (B, K)
         pi = logits_pi.softmax(-1)
@@ -237,10 +238,28 @@ class Regenerator(nn.Module):
         logits = self.decode(torch.cat([bos, target], dim=1),
                              self.mix(self.project(memory), pi), padding)
         rec = F.cross_entropy(logits.flatten(0, 1).float(), self.labels(target).flatten(),
-                              ignore_index=0)
-        entropy = -(pi.float() * logits_pi.float().log_softmax(-1)).sum(-1).mean()
+                              ignore_index=0, reduction="sum")
+        entropy = -(pi.float() * logits_pi.float().log_softmax(-1)).sum()
+        return rec, entropy
+
+    @staticmethod
+    def token_count(target: torch.Tensor) -> int:
+        """Tokens L_rec averages over: the target's tokens plus one eos per row."""
+        return int((target != 0).sum()) + len(target)
+
+    def combine(self, rec: torch.Tensor, entropy: torch.Tensor) -> torch.Tensor:
+        """The total loss from the averaged parts: L_rec ∓ β·H(π)."""
         sign = -1.0 if self.config.entropy_sign == "reward" else 1.0
-        total = rec + sign * self.config.beta * entropy
+        return rec + sign * self.config.beta * entropy
+
+    def loss(self, source: torch.Tensor, target: torch.Tensor
+             ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """(total, parts): total = L_rec − β·H(π) ("reward") or L_rec + β·H(π) ("paper");
+        parts holds detached `rec`, `entropy` and `total`."""
+        rec_sum, entropy_sum = self.loss_sums(source, target)
+        rec = rec_sum / self.token_count(target)
+        entropy = entropy_sum / len(target)
+        total = self.combine(rec, entropy)
         return total, {"rec": rec.detach(), "entropy": entropy.detach(),
                        "total": total.detach()}
 

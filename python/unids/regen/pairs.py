@@ -6,6 +6,9 @@
 * Pattern pairs: every mined pattern alone, (the pattern's items, the pattern's items). A
   pattern has no segment token of its own (which T follows it depends on the user and the
   time), so its target ends without one.
+* Plain item sequences (formatted with `special_tokens=False`: w/o UF, DR4SR) have no segment
+  token to cut at; their segments come from the `segment_lengths` column instead, and their
+  targets are the segment's items alone.
 
 The source is the last `max_source_len` tokens of the user's PT sequence; the target segment is
 part of it, as in DR4SR (the diversity promoter and the K memories are what keeps the model
@@ -101,18 +104,24 @@ def build_pairs(formatted: FormatResult, *, per_user: int = DEFAULT_PER_USER,
                 with_patterns: bool = True, seed: int = 0) -> Pairs:
     """Pairs of one formatted stage (see the module docstring)."""
     patterns = formatted.patterns["pattern"] if with_patterns else None
+    segment_ends = None
+    if not formatted.manifest.get("special_tokens", True):
+        # Plain items: token k is item k, so a segment ends where its lengths add up to.
+        lengths, _ = flat_parts(as_list_array(formatted.pt["segment_lengths"]))
+        segment_ends = np.cumsum(lengths.astype(np.int64)) - 1
     return pairs_from_tokens(formatted.pt["tokens"], formatted.pt["user"].to_numpy(),
                              formatted.vocabulary, patterns, per_user=per_user,
                              max_source_len=max_source_len, max_target_len=max_target_len,
-                             seed=seed)
+                             seed=seed, segment_ends=segment_ends)
 
 
 def pairs_from_tokens(tokens: Any, users: np.ndarray, vocabulary: Vocabulary,
                       patterns: Any | None, *, per_user: int = DEFAULT_PER_USER,
                       max_source_len: int = 200, max_target_len: int = 12,
-                      seed: int = 0) -> Pairs:
+                      seed: int = 0, segment_ends: np.ndarray | None = None) -> Pairs:
     """Pairs from PT sequences (list<int32>, one per user, with `users` their ids) and mined
-    patterns (list<int32> of item ids, or None)."""
+    patterns (list<int32> of item ids, or None). segment_ends: the flat token index of every
+    segment's last token, in order (None: the segment tokens close the segments)."""
     if per_user < 1 or max_source_len < 1 or max_target_len < 2:
         raise UserError("need per_user ≥ 1, max_source_len ≥ 1 and max_target_len ≥ 2")
     if "control" not in vocabulary:
@@ -123,8 +132,15 @@ def pairs_from_tokens(tokens: Any, users: np.ndarray, vocabulary: Vocabulary,
     if len(users) != len(offsets) - 1:
         raise ValueError(f"{len(users)} users for {len(offsets) - 1} sequences")
 
-    # Segments: each ends at a segment token and starts after the previous one of its user.
-    close_at = np.flatnonzero(vocabulary.is_segment_token(values))  # (G,)
+    # Segments: each ends at a segment token (or a given end) and starts after the previous
+    # one of its user.
+    if segment_ends is None:
+        close_at = np.flatnonzero(vocabulary.is_segment_token(values))  # (G,)
+    else:
+        close_at = np.asarray(segment_ends, dtype=np.int64)
+        if len(close_at) and (close_at.min() < 0 or close_at.max() >= len(values)
+                              or (np.diff(close_at) <= 0).any()):
+            raise ValueError("segment_ends must be increasing token indices")
     owner = np.searchsorted(offsets, close_at, side="right") - 1  # (G,) row of the user
     starts = offsets[owner].copy()
     same = np.zeros(len(close_at), dtype=bool)

@@ -6,11 +6,18 @@ optimizer and schedule are restored), a JSON log and the final weights.
     run_dir/checkpoint.pt    the latest epoch: model, optimizer, schedule, RNG, history
     run_dir/regenerator.pt   the final weights with what rebuilds the model (`load_regenerator`)
     run_dir/run.json         meta + per-epoch history
+
+Under `torchrun --nproc_per_node=N` (DDP, `unids.train.distributed`) every process calls
+`fit_regenerator` with the same pairs: all draw the same global batches, rank r takes rows
+r, r + N, … of each, and its loss parts are divided by the *global* batch's counts, so that
+the averaged gradient is the single-process one. Rank 0 alone writes; the files hold the bare
+model's weights, so they load and resume in a single process (and the other way round).
 """
 
 from __future__ import annotations
 
 import math
+import pickle
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +25,9 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from unids import __version__
@@ -25,7 +35,7 @@ from unids.errors import InputError, UserError
 from unids.io import atomic_path, write_json
 from unids.regen.model import Regenerator, RegeneratorConfig, from_meta, model_meta
 from unids.regen.pairs import Pairs
-from unids.train.distributed import pick_device
+from unids.train.distributed import Placement, pick_device, setup
 from unids.train.loop import warmup_cosine
 
 CHECKPOINT = "checkpoint.pt"
@@ -46,7 +56,8 @@ def fit_regenerator(pairs: Pairs, vocab_size: int, config: RegeneratorConfig,
 
     warmup_steps: None = 5 % of all steps. item_table / n_items: start the item embeddings from
     a trained backbone's token table (`Regenerator.init_item_embeddings`). on_epoch(epoch,
-    record): called after each epoch's checkpoint is written.
+    record): called after each epoch's checkpoint is written (on every rank under DDP).
+    Under torchrun every process calls this with the same arguments (module docstring).
     """
     if len(pairs) == 0:
         raise UserError("no training pairs: no user has a segment of two or more items and "
@@ -65,7 +76,8 @@ def fit_regenerator(pairs: Pairs, vocab_size: int, config: RegeneratorConfig,
                         f"{config.max_target_len} leaves room for {config.max_target_len - 1}"
                         " (plus eos)")
     run_dir = Path(run_dir)
-    target = pick_device(device)
+    placement = setup(device)
+    target = placement.device
     torch.manual_seed(seed)
     model = Regenerator(vocab_size, config, bos=pairs.bos, eos=pairs.eos).to(target)
     if item_table is not None:
@@ -97,57 +109,120 @@ def fit_regenerator(pairs: Pairs, vocab_size: int, config: RegeneratorConfig,
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
         state = saved["state"]
-        torch.set_rng_state(saved["rng"]["torch"].cpu())
-        if target.type == "cuda" and "cuda" in saved["rng"]:
-            torch.cuda.set_rng_state(saved["rng"]["cuda"].cpu(), target)
-    run_dir.mkdir(parents=True, exist_ok=True)
+        # Each rank continues its own dropout stream when the world size is the same; else
+        # (a DDP checkpoint resumed by one process, say) every rank takes rank 0's.
+        ranks = saved.get("rng_ranks") or [saved["rng"]]
+        rng = ranks[placement.rank] if len(ranks) == placement.world else ranks[0]
+        torch.set_rng_state(rng["torch"].cpu())
+        if target.type == "cuda" and "cuda" in rng:
+            torch.cuda.set_rng_state(rng["cuda"].cpu(), target)
+    if placement.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
 
+    # DDP hooks `forward`, so the loss is computed through a module whose forward it is.
+    step_fn: nn.Module = _LossSums(model)
+    if placement.world > 1:
+        step_fn = DistributedDataParallel(step_fn)
     source_lengths = (sources != 0).sum(1)
     target_lengths = (targets != 0).sum(1)
     bar = tqdm(total=epochs, initial=state["epoch"], desc="regenerator", unit="epoch",
-               disable=not progress or None, dynamic_ncols=True)
+               disable=not progress or not placement.is_main or None, dynamic_ncols=True)
     while state["epoch"] < epochs:
         epoch = state["epoch"] + 1
         started = time.perf_counter()
         model.train()
         order = np.random.default_rng([seed, epoch]).permutation(len(pairs))
-        sums = torch.zeros(3, device=target)  # total, rec, entropy — weighted by batch size
-        for begin in range(0, len(order), batch_size):
-            rows = order[begin : begin + batch_size]
-            source_rows = pairs.source_of[rows]
-            s = int(source_lengths[source_rows].max())
-            t = int(target_lengths[rows].max())
-            source = torch.from_numpy(sources[source_rows, :s]).to(target)
-            batch_target = torch.from_numpy(targets[rows, :t]).to(target)
-            with torch.autocast(device_type=target.type, dtype=torch.bfloat16,
-                                enabled=target.type == "cuda"):
-                total, parts = model.loss(source, batch_target)
-            optimizer.zero_grad(set_to_none=True)
-            total.backward()
-            if grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-            optimizer.step()
-            scheduler.step()
-            sums += len(rows) * torch.stack([parts["total"], parts["rec"], parts["entropy"]])
+        sums = _train_epoch(step_fn, model, optimizer, scheduler, order, batch_size,
+                            pairs.source_of, sources, targets, source_lengths, target_lengths,
+                            grad_clip, placement)
         seconds = time.perf_counter() - started
         mean = (sums / len(order)).tolist()
+        tokens = int(source_lengths[pairs.source_of[order]].sum()
+                     + target_lengths[order].sum()) + len(order)
         record = {"epoch": epoch, "loss": mean[0], "rec": mean[1], "entropy": mean[2],
                   "lr": scheduler.get_last_lr()[0], "seconds": round(seconds, 3),
-                  "pairs_per_s": round(len(order) / seconds, 1)}
+                  "pairs_per_s": round(len(order) / seconds, 1),
+                  "tokens_per_s": round(tokens / seconds, 1)}
         state["epoch"] = epoch
         state["history"].append(record)
-        _save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-               "scheduler": scheduler.state_dict(), "state": state, "meta": meta,
-               "rng": _rng_states(target)}, checkpoint)
-        write_json({"meta": meta, "state": state, "device": str(target)}, run_dir / LOG)
+        rng = _rng_states(target)
+        rng_ranks = _gather(rng, placement)
+        if placement.is_main:
+            _save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                   "scheduler": scheduler.state_dict(), "state": state, "meta": meta,
+                   "rng": rng, "rng_ranks": rng_ranks}, checkpoint)
+            write_json({"meta": meta, "state": state, "device": str(target),
+                        "world_size": placement.world}, run_dir / LOG)
         bar.update(1)
         bar.set_postfix(loss=f"{record['loss']:.4f}", rec=f"{record['rec']:.4f}")
         if on_epoch is not None:
             on_epoch(epoch, record)
     bar.close()
-    _save({"model": model.state_dict(), "meta": meta}, run_dir / FINAL)
+    if placement.is_main:
+        _save({"model": model.state_dict(), "meta": meta}, run_dir / FINAL)
+    if placement.world > 1:
+        dist.barrier()  # every rank returns once regenerator.pt exists
     model.eval()
     return model, list(state["history"])
+
+
+class _LossSums(nn.Module):
+    """forward = `Regenerator.loss_sums`: DDP synchronises the gradients of what its wrapped
+    module's forward computed."""
+
+    def __init__(self, model: Regenerator) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, source: torch.Tensor, target: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.model.loss_sums(source, target)
+
+
+def _train_epoch(step_fn: nn.Module, model: Regenerator, optimizer: torch.optim.Optimizer,
+                 scheduler: Any, order: np.ndarray, batch_size: int, source_of: np.ndarray,
+                 sources: np.ndarray, targets: np.ndarray, source_lengths: np.ndarray,
+                 target_lengths: np.ndarray, grad_clip: float, placement: Placement
+                 ) -> torch.Tensor:
+    """One pass over `order` in global batches of `batch_size` pairs; returns the sums over
+    the epoch's pairs of (total, rec, entropy), each batch's mean weighted by its size (the
+    same on every rank).
+
+    Rank r takes rows r, r + N, … of each global batch and divides its loss sums by the global
+    batch's token and row counts, times N: DDP averages the ranks' gradients, so the update
+    is the one a single process makes on the whole batch. A rank left without rows (a last
+    batch smaller than N) runs one row at weight 0, to join the gradient all-reduce.
+    """
+    device = placement.device
+    sums = torch.zeros(3, device=device)  # total, rec, entropy — weighted by batch size
+    for begin in range(0, len(order), batch_size):
+        rows = order[begin : begin + batch_size]
+        global_tokens = int(target_lengths[rows].sum()) + len(rows)  # + one eos per row
+        mine = rows[placement.rank :: placement.world]
+        weight = 1.0
+        if len(mine) == 0:
+            mine, weight = rows[:1], 0.0
+        source_rows = source_of[mine]
+        s = int(source_lengths[source_rows].max())
+        t = int(target_lengths[mine].max())
+        source = torch.from_numpy(sources[source_rows, :s]).to(device)
+        batch_target = torch.from_numpy(targets[mine, :t]).to(device)
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16,
+                            enabled=device.type == "cuda"):
+            rec_sum, entropy_sum = step_fn(source, batch_target)
+        rec = rec_sum * (weight / global_tokens)
+        entropy = entropy_sum * (weight / len(rows))
+        total = model.combine(rec, entropy)
+        optimizer.zero_grad(set_to_none=True)
+        (total * placement.world).backward()
+        if grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+        scheduler.step()
+        sums += len(rows) * torch.stack([total, rec, entropy]).detach()
+    if placement.world > 1:
+        dist.all_reduce(sums)  # the shares add up to each batch's mean
+    return sums
 
 
 def load_regenerator(path: str | Path, device: str = "cpu"
@@ -161,7 +236,8 @@ def load_regenerator(path: str | Path, device: str = "cpu"
         model.load_state_dict(saved["model"])
     except FileNotFoundError:
         raise InputError(str(path), "no such regenerator checkpoint") from None
-    except (OSError, RuntimeError, KeyError, EOFError, TypeError) as error:
+    except (OSError, RuntimeError, KeyError, EOFError, TypeError,
+            pickle.UnpicklingError) as error:
         raise InputError(str(path), f"not a regenerator checkpoint ({error})") from None
     return model.eval(), meta
 
@@ -171,6 +247,16 @@ def _rng_states(device: torch.device) -> dict[str, torch.Tensor]:
     if device.type == "cuda":
         states["cuda"] = torch.cuda.get_rng_state(device)
     return states
+
+
+def _gather(states: dict[str, torch.Tensor], placement: Placement
+            ) -> list[dict[str, torch.Tensor]]:
+    """Every rank's RNG states, in rank order (on every rank)."""
+    if placement.world == 1:
+        return [states]
+    gathered: list[Any] = [None] * placement.world
+    dist.all_gather_object(gathered, {key: value.cpu() for key, value in states.items()})
+    return gathered
 
 
 def _save(payload: dict[str, Any], path: Path) -> None:

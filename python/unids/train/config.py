@@ -11,6 +11,7 @@ from unids.errors import UserError
 
 Stage = Literal["recall", "coarse", "fine"]
 STAGES = ("recall", "coarse", "fine")
+PROTOCOLS = ("leave-one-out", "leave-last-out")
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,9 @@ class TrainConfig:
     loss: Literal["auto", "full", "sampled"] = "auto"
     full_softmax_max_items: int = 200_000
     negatives: int = 128
+    #: sampled softmax: "position" draws `negatives` items per position (the HSTU
+    #: reference), "batch" one draw shared by the batch (cheaper, weaker on ML-1M)
+    negative_sampling: Literal["position", "batch"] = "position"
     #: softmax temperature; None = 0.05 for L2-normalised backbones (HSTU), else 1
     temperature: float | None = None
     #: fine ranking without explicit labels: sampled unseen negatives per positive
@@ -54,6 +58,12 @@ class TrainConfig:
     #: the compared method (unids.baselines.METHODS): "reppad" and "frec" change retrieval
     #: training (docs/TRAINING.md, Baselines); the others only label the record
     method: str = "base"
+    #: "leave-one-out" (SPEC §1: train on all but the last two interactions, early stopping
+    #: on the validation item) or "leave-last-out" (the HSTU reference's protocol: train on
+    #: all but the last, the validation item included, for a fixed number of epochs; the
+    #: record then has no validation metrics) — the protocol of the published HSTU/SASRec
+    #: numbers in the anchors
+    protocol: Literal["leave-one-out", "leave-last-out"] = "leave-one-out"
     reppad_delimiter: bool = True  # a 0 between RepPad's copies (no target there)
     frec_alpha: float = 0.1  # weight of FRec's fatigue loss
     frec_m: int = 1  # recent positions a fatigued copy replaces by the target
@@ -69,6 +79,12 @@ class TrainConfig:
             raise UserError("lr must be > 0")
         if self.window not in ("last", "random"):
             raise UserError(f"window must be last or random, not {self.window!r}")
+        if self.negative_sampling not in ("position", "batch"):
+            raise UserError(f"negative_sampling must be position or batch, not "
+                            f"{self.negative_sampling!r}")
+        if self.protocol not in PROTOCOLS:
+            raise UserError(f"protocol must be one of {', '.join(PROTOCOLS)}, "
+                            f"not {self.protocol!r}")
         if self.method not in METHODS:
             raise UserError(f"method must be one of {', '.join(METHODS)}, not {self.method!r}")
         if self.frec_m < 1 or self.frec_window < 1:

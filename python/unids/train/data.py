@@ -8,6 +8,7 @@ validation item → last item), as SPEC §1 splits them.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,6 +20,9 @@ from unids.data.dataset import HOLDOUT, Dataset
 #: per value; others are cut into quantile buckets.
 MAX_EXACT_BEHAVIOR_VALUES = 32
 QUANTILE_BUCKETS = 16
+LEAVE_LAST_OUT_NOTE = ("leave-last-out protocol: trained on all but each user's last interaction "
+                       "(the validation item included) for a fixed number of epochs, no "
+                       "validation metrics")
 
 
 @dataclass(frozen=True)
@@ -141,6 +145,9 @@ class TaskData:
     labels: Ragged | None  # 0/1 per position, −1 unknown; None = no explicit feedback
     row_users: np.ndarray
     cases: dict[str, EvalCases] = field(default_factory=dict)
+    #: True for rows that are not a user's own training sequence (regenerated segments of a
+    #: stage dataset); None = every row is the original sequence of its user
+    row_generated: np.ndarray | None = None
     behavior_edges: list[float] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -197,3 +204,61 @@ def task_data(dataset: Dataset, behavior: str | None = "auto") -> TaskData:
         labels=None if labels is None else labels.drop_last(HOLDOUT),
         row_users=users, cases={"valid": cases(2), "test": cases(1)},
         behavior_edges=edges, notes=notes)
+
+
+def with_validation_item(data: TaskData) -> TaskData:
+    """The data of the leave-last-out protocol: every user's original training row becomes
+    its test history (the training part + the validation item), other rows stay.
+
+    The HSTU reference (generative-recommenders, `ignore_last_n=1`) trains on all but each
+    user's last interaction and has no validation split; its published ML-1M and Books
+    numbers — the floors of the anchors CSV — are measured that way. The appended positions
+    keep their time and behaviour; an appended item's label is the validation label.
+    """
+    test, valid = data.cases["test"], data.cases["valid"]
+    generated = np.zeros(len(data.tokens), dtype=bool) if data.row_generated is None \
+        else data.row_generated
+    case_of_user = {int(user): index for index, user in enumerate(test.users)}
+    tokens, times, behaviors, labels = [], [], [], []
+    for row in range(len(data.tokens)):
+        case = None if generated[row] else case_of_user.get(int(data.row_users[row]))
+        if case is None:
+            tokens.append(_row(data.tokens, row))
+            times.append(_row(data.times, row))
+            behaviors.append(None if data.behaviors is None else _row(data.behaviors, row))
+            labels.append(None if data.labels is None else _row(data.labels, row))
+            continue
+        history = _row(test.history, case)
+        old_length = data.tokens.lengths[row]
+        tokens.append(history)
+        times.append(_row(test.history_times, case))
+        if data.behaviors is not None:
+            behaviors.append(_row(test.history_behaviors, case)
+                             if test.history_behaviors is not None
+                             else np.concatenate([_row(data.behaviors, row),
+                                                  np.zeros(len(history) - old_length,
+                                                           dtype=data.behaviors.values.dtype)]))
+        if data.labels is not None:
+            extra = history[old_length:]
+            label = -1 if valid.label is None else int(valid.label[case])
+            appended = np.where((extra >= 1) & (extra <= data.n_items), label, -1)
+            labels.append(np.concatenate([_row(data.labels, row),
+                                          appended.astype(data.labels.values.dtype)]))
+    return dataclasses.replace(
+        data, tokens=_stack(tokens, data.tokens.values.dtype),
+        times=_stack(times, data.times.values.dtype),
+        behaviors=None if data.behaviors is None else _stack(behaviors,
+                                                             data.behaviors.values.dtype),
+        labels=None if data.labels is None else _stack(labels, data.labels.values.dtype),
+        notes=[*data.notes, LEAVE_LAST_OUT_NOTE])
+
+
+def _row(ragged: Ragged, row: int) -> np.ndarray:
+    return ragged.values[ragged.offsets[row]:ragged.offsets[row + 1]]
+
+
+def _stack(rows: list, dtype: np.dtype) -> Ragged:
+    offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum([len(row) for row in rows], out=offsets[1:])
+    values = np.concatenate(rows).astype(dtype, copy=False) if rows else np.zeros(0, dtype)
+    return Ragged(offsets, values)

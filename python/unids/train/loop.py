@@ -31,7 +31,7 @@ from unids.train.batches import (
     train_tensors,
 )
 from unids.train.config import TrainConfig
-from unids.train.data import TaskData
+from unids.train.data import LEAVE_LAST_OUT_NOTE, TaskData, with_validation_item
 from unids.train.distributed import Placement, device_name, setup
 from unids.train.evaluate import evaluate
 from unids.train.model import Objective, RankingModel
@@ -49,7 +49,8 @@ def objective_of(config: TrainConfig, backbone_normalized: bool, n_items: int) -
     if temperature is None:
         temperature = 0.05 if backbone_normalized else 1.0
     return Objective(retrieval=config.retrieval, full_softmax=full, temperature=temperature,
-                     negatives=config.negatives, fine_negatives=config.fine_negatives)
+                     negatives=config.negatives, fine_negatives=config.fine_negatives,
+                     per_position_negatives=config.negative_sampling == "position")
 
 
 def warmup_cosine(step: int, warmup: int, total: int, schedule: str) -> float:
@@ -98,6 +99,9 @@ def fit(data: TaskData, backbone_name: str, config: TrainConfig, run_dir: str | 
     model = RankingModel(build_backbone(backbone_name, vocab, dataclasses.asdict(model_config)),
                          with_head=not config.retrieval, amp=config.amp).to(device)
     objective = objective_of(config, model.backbone.normalize, data.n_items)
+    last_out = config.protocol == "leave-last-out"
+    if last_out:
+        data = with_validation_item(data)
     train = train_tensors(data, max_len, device, config.window)
     cases = {split: eval_tensors(data.cases[split], max_len, device) for split in data.cases}
 
@@ -147,12 +151,17 @@ def fit(data: TaskData, backbone_name: str, config: TrainConfig, run_dir: str | 
                             placement, epoch)
         train_seconds = time.perf_counter() - epoch_start
         eval_start = time.perf_counter()
-        metrics = evaluate(model, cases["valid"], retrieval=config.retrieval,
-                           batch_size=config.eval_batch_size, negatives=config.fine_negatives,
-                           seed=config.seed)
+        if last_out:
+            # The validation item is training data under this protocol: nothing to select
+            # on, so every epoch is the "best" and the run ends after config.epochs.
+            metrics, value, improved = {}, math.nan, True
+        else:
+            metrics = evaluate(model, cases["valid"], retrieval=config.retrieval,
+                               batch_size=config.eval_batch_size,
+                               negatives=config.fine_negatives, seed=config.seed)
+            value = metrics[config.monitor]
+            improved = value > state["best_metric"]
         eval_seconds = time.perf_counter() - eval_start
-        value = metrics[config.monitor]
-        improved = value > state["best_metric"]
         if improved:
             state.update(best_metric=value, best_epoch=epoch, bad_epochs=0)
         else:
@@ -185,7 +194,8 @@ def fit(data: TaskData, backbone_name: str, config: TrainConfig, run_dir: str | 
     results = {split: evaluate(model, cases[split], retrieval=config.retrieval,
                                batch_size=config.eval_batch_size,
                                negatives=config.fine_negatives, seed=config.seed)
-               for split in ("valid", "test")}
+               for split in (("test",) if last_out else ("valid", "test"))}
+    results.setdefault("valid", {})  # leave-last-out: the validation item was trained on
     eval_start = time.perf_counter()
     evaluate(model, cases["test"], retrieval=config.retrieval,
              batch_size=config.eval_batch_size, negatives=config.fine_negatives,
@@ -208,10 +218,13 @@ def fit(data: TaskData, backbone_name: str, config: TrainConfig, run_dir: str | 
             "tokens_per_s_median": float(np.median([h["tokens_per_s"] for h in history]))
             if history else None,
             "test_eval_s": round(test_eval_seconds, 3),
+            "tokens_per_epoch": tokens_per_epoch,
             "peak_memory_bytes": peak_memory_bytes(device),
             "parameters": sum(p.numel() for p in model.parameters()),
         },
-        "notes": [] if config.retrieval else data.notes,
+        # Retrieval records skip the fine-ranking notes (about negatives), not the protocol.
+        "notes": data.notes if not config.retrieval else
+        [note for note in data.notes if note == LEAVE_LAST_OUT_NOTE],
         "versions": {"unids": __version__, "torch": torch.__version__,
                      "python": platform.python_version()},
         **(extra or {}),

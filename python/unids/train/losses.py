@@ -23,16 +23,29 @@ def full_softmax_loss(backbone: Backbone, hidden: torch.Tensor, targets: torch.T
 
 def sampled_softmax_loss(backbone: Backbone, hidden: torch.Tensor, targets: torch.Tensor,
                          temperature: float, negatives: int,
-                         generator: torch.Generator | None = None) -> torch.Tensor:
-    """Cross-entropy of the target against `negatives` items drawn uniformly (shared by the
-    batch, as in-batch sampling does); a negative that equals the target is masked out."""
+                         generator: torch.Generator | None = None, *,
+                         per_position: bool = True) -> torch.Tensor:
+    """Cross-entropy of the target against `negatives` items drawn uniformly; a negative that
+    equals the target is masked out.
+
+    per_position: every position draws its own negatives, as the HSTU reference's
+    `LocalNegativesSampler` does; else one draw is shared by the whole batch (cheaper: a
+    (N, K) product instead of gathering (N, K, d) embeddings, but each step then pushes
+    down only K items, and on ML-1M it trains a weaker model — docs/TRAINING.md).
+    """
     table = backbone.item_table()
     output = backbone.output(hidden)
-    sampled = torch.randint(1, backbone.vocab.n_items + 1, (negatives,), device=hidden.device,
+    shape = (len(targets), negatives) if per_position else (negatives,)
+    sampled = torch.randint(1, backbone.vocab.n_items + 1, shape, device=hidden.device,
                             generator=generator)
     positive = (output * table[targets]).sum(-1, keepdim=True)
-    negative = output @ table[sampled].t()
-    negative = negative.masked_fill(sampled[None, :] == targets[:, None], float("-inf"))
+    if per_position:
+        negative = torch.bmm(table[sampled], output[:, :, None])[..., 0]
+        collides = sampled == targets[:, None]
+    else:
+        negative = output @ table[sampled].t()
+        collides = sampled[None, :] == targets[:, None]
+    negative = negative.masked_fill(collides, float("-inf"))
     logits = torch.cat([positive, negative], dim=1).float() / temperature
     zeros = torch.zeros(len(targets), dtype=torch.long, device=hidden.device)
     return F.cross_entropy(logits, zeros, reduction="sum")

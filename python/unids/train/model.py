@@ -25,6 +25,7 @@ class Objective:
     temperature: float
     negatives: int
     fine_negatives: int
+    per_position_negatives: bool = True
 
 
 class RankingModel(nn.Module):
@@ -73,7 +74,8 @@ class RankingModel(nn.Module):
             if objective.full_softmax:
                 return full_softmax_loss(self.backbone, states, wanted, objective.temperature)
             return sampled_softmax_loss(self.backbone, states, wanted, objective.temperature,
-                                        objective.negatives)
+                                        objective.negatives,
+                                        per_position=objective.per_position_negatives)
         if labels is not None:
             known = has_target & (labels >= 0)
             with self.autocast():

@@ -42,7 +42,8 @@ def stage_task_data(stage: StageDataset) -> TaskData:
     labels = Ragged.from_arrow(rows["labels"].combine_chunks()) if use_labels else None
     cases = {split: _cases(stage.eval, split, use_labels) for split in SPLITS}
     counts = stage.manifest["counts"]
-    notes = [f"UniDS {stage.stage} stage dataset: {counts['original_rows']} original and "
+    method = stage.manifest.get("method", "unids")
+    notes = [f"{method} {stage.stage} stage dataset: {counts['original_rows']} original and "
              f"{counts['generated_rows']} regenerated rows (mix ratio "
              f"{stage.manifest['mix_ratio']})"]
     if not use_labels:
@@ -52,7 +53,8 @@ def stage_task_data(stage: StageDataset) -> TaskData:
     return TaskData(
         name=stage.name, n_items=stage.vocabulary.n_items, n_tokens=stage.vocabulary.size,
         tokens=tokens, times=times, behaviors=None, labels=labels,
-        row_users=stage.row_users, cases=cases, behavior_edges=[], notes=notes)
+        row_users=stage.row_users, cases=cases, behavior_edges=[], notes=notes,
+        row_generated=rows["generated"].to_numpy(zero_copy_only=False).astype(bool))
 
 
 def _cases(table: pa.Table, split: str, use_labels: bool) -> EvalCases:

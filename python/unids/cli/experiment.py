@@ -1,0 +1,136 @@
+"""`unids experiment NAME`: one of the paper's experiments as a restartable, shardable grid
+(unids.experiments.grid), and its report beside the published numbers
+(unids.experiments.report)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from unids.cli.options import emit, json_option
+from unids.errors import UserError
+
+#: Where NAME is looked up when --config is not given: the working directory's configs/,
+#: then the source tree's (an editable install or a checkout).
+SEARCH = (Path("configs") / "experiments",
+          Path(__file__).resolve().parents[3] / "configs" / "experiments")
+
+
+def _config_path(name: str, config_path: str | None) -> Path:
+    if config_path is not None:
+        return Path(config_path)
+    for folder in SEARCH:
+        candidate = folder / f"{name}.toml"
+        if candidate.is_file():
+            return candidate
+    raise UserError(f"no experiment {name!r}: no {name}.toml in "
+                    f"{' or '.join(str(f) for f in SEARCH)}; give --config FILE")
+
+
+def _only(pairs: tuple[str, ...]) -> dict[str, set[str]]:
+    """--only dataset=ml-1m,backbone=hstu → {"dataset": {"ml-1m"}, "backbone": {"hstu"}}."""
+    wanted: dict[str, set[str]] = {}
+    for text in pairs:
+        for item in text.split(","):
+            key, separator, value = item.partition("=")
+            if not separator or key.strip() not in ("dataset", "backbone", "stage", "method",
+                                                    "seed"):
+                raise UserError(f"--only: expected dataset|backbone|stage|method|seed=VALUE, "
+                                f"got {item!r}")
+            wanted.setdefault(key.strip(), set()).add(value.strip())
+    return wanted
+
+
+def _matches(planned: Any, wanted: dict[str, set[str]]) -> bool:
+    cell = planned.cell
+    values = {"dataset": cell.dataset.spec, "backbone": cell.backbone, "stage": cell.stage,
+              "method": cell.method, "seed": str(cell.seed)}
+    return all(values[key] in allowed for key, allowed in wanted.items())
+
+
+@click.command()
+@click.argument("name")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, exists=True),
+              default=None, help="The experiment file (default: configs/experiments/NAME.toml).")
+@click.option("--shard", default="1/1", show_default=True,
+              help="Run shard i of n (1-based): whole data groups, dealt round robin.")
+@click.option("--only", "only", multiple=True, metavar="KEY=VALUE[,…]",
+              help="Run only matching cells: dataset=…, backbone=…, stage=…, method=…, seed=….")
+@click.option("--set", "pairs", multiple=True, metavar="KEY=VALUE",
+              help="Override a setting of every cell (as `unids run --set`), e.g. epochs=20.")
+@click.option("--results", "results_root", type=click.Path(file_okay=False),
+              default="results", show_default=True,
+              help="Records go to RESULTS/NAME/, one JSON file per cell.")
+@click.option("--reports", "reports_root", type=click.Path(file_okay=False),
+              default="reports", show_default=True, help="The report goes to REPORTS/NAME/.")
+@click.option("--workdir", type=click.Path(file_okay=False), default=None,
+              help="Step cache (default runs/experiments/NAME); reruns skip finished steps.")
+@click.option("--merge", "merge", multiple=True, type=click.Path(exists=True),
+              help="More records for the report: a results directory or a results.json "
+                   "(another machine's shard), repeatable.")
+@click.option("--report-only", is_flag=True, help="Only (re)write the report from records.")
+@click.option("--list", "list_cells", is_flag=True,
+              help="List this shard's cells and whether each is done; run nothing.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@json_option
+def experiment(name: str, config_path: str | None, shard: str, only: tuple[str, ...],
+               pairs: tuple[str, ...], results_root: str, reports_root: str,
+               workdir: str | None, merge: tuple[str, ...], report_only: bool,
+               list_cells: bool, quiet: bool, as_json: bool) -> None:
+    """Run one of the paper's experiments — table1, table2, fig2, table3, beauty
+    (configs/experiments/) — and write reports/NAME/report.md with our numbers beside the
+    published ones, pending cells marked with the command that fills them.
+
+    Restartable: finished steps are cached in the work directory and finished cells keep
+    their record in RESULTS/NAME/ (a cell with a record is skipped). Shardable: --shard i/n
+    on n machines, then one --report-only run with --merge for the others' records.
+
+    \b
+    Examples:
+      unids experiment table1 --list
+      unids experiment table1 --shard 1/4                 # a quarter of the grid
+      unids experiment table1 --only dataset=ml-1m,backbone=hstu
+      unids experiment fig2 --set epochs=20
+      unids experiment table1 --report-only --merge other-machine/results/table1
+    """
+    from tqdm.auto import tqdm
+
+    from unids.experiments.artifacts import StepCache
+    from unids.experiments.grid import (
+        done_cells,
+        load_experiment,
+        parse_shard,
+        read_records,
+        run_planned,
+    )
+    from unids.experiments.report import write_report
+
+    path = _config_path(name, config_path)
+    plan = load_experiment(path, overrides=pairs, results_root=results_root, workdir=workdir)
+    index, count = parse_shard(shard)
+    wanted = _only(only)
+    cells = [p for p in plan.shard(index, count) if _matches(p, wanted)]
+    done = done_cells(plan)
+    if list_cells:
+        rows = [{"cell": p.name, "done": p.name in done} for p in cells]
+        emit({"experiment": plan.name, "cells": rows}, as_json,
+             [f"{'done   ' if r['done'] else 'pending'} {r['cell']}" for r in rows]
+             + [f"{sum(r['done'] for r in rows)} of {len(rows)} done"])
+        return
+    ran = []
+    if not report_only:
+        todo = [p for p in cells if p.name not in done]
+        cache = StepCache(plan.workdir)
+        for planned in tqdm(todo, desc=plan.name, unit="cell", disable=quiet or None,
+                            dynamic_ncols=True):
+            run_planned(planned, plan, progress=not quiet, cache=cache)
+            ran.append(planned.name)
+    records = read_records(plan.results_dir, *merge)
+    report = write_report(plan, records, Path(reports_root) / plan.name)
+    summary = {"experiment": plan.name, "config": str(path), "shard": shard,
+               "cells_in_shard": len(cells), "ran": ran, "records": len(records),
+               "report": str(report)}
+    emit(summary, as_json, [f"{plan.name}: ran {len(ran)} cell(s) of {len(cells)} in this "
+                            f"shard; {len(records)} record(s) in the report → {report}"])

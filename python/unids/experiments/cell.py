@@ -1,0 +1,213 @@
+"""One cell of a comparison: a dataset, a backbone, a stage, a method and a seed, trained and
+evaluated through the step cache, so that a cell already done costs nothing.
+
+    cell = Cell(DatasetSource("synthetic"), "sasrec", "recall", "unids", seed=0,
+                train={"epochs": 5}, model={"dim": 32})
+    record = run_cell(cell, "runs/demo")
+    record["test"]["HR@10"], record["config_hash"]
+
+Where each method's data comes from:
+
+* `base`, `reppad`, `frec` train on the prepared dataset itself; reppad and frec change the
+  training (`TrainConfig.method`, `unids.baselines`).
+* the data-level methods (`unids`, `dr4sr`, `unids-no-tc`, `unids-no-uf`, `unids-no-ug`;
+  `unids.baselines.methods`) train on the stage dataset that
+  `unids.pipeline.regenerate_stage(dataset, stage, directory, settings, method=…)` builds.
+  That is the `regenerate` step, keyed by (dataset, stage, method, regenerate settings, seed)
+  and not by the backbone, so every backbone of a grid reuses it.
+
+The steps (each cached by `unids.experiments.artifacts.StepCache`): `dataset` (build or
+fingerprint the data) → `regenerate` (data-level methods only) → `train` (fit, evaluate on
+validation and test, `record.json`). The record is the training loop's (`unids.train.fit`,
+the schema of `results/`) plus `experiment` and `config_hash` (the train step's key, which
+covers every setting and input of the cell).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from unids.baselines import METHODS
+from unids.baselines.methods import DATA_METHODS
+from unids.errors import UserError
+from unids.experiments.artifacts import StepCache
+from unids.experiments.datasets import DatasetSource, prepare_dataset
+
+if TYPE_CHECKING:
+    from unids.pipeline import RegenerateSettings
+    from unids.train import TrainConfig
+
+STAGES = ("recall", "coarse", "fine")
+#: The tables of regeneration settings, as `unids regenerate --config` has them, except that
+#: the regenerator's training settings sit in [regenerate] (the [train] table is the backbone's).
+REGENERATE_TABLES = ("regenerate", "regenerator", "generation", "format")
+REGENERATE_KEYS = ("epochs", "batch_size", "lr", "weight_decay", "per_user", "mix_ratio",
+                   "device")
+#: Settings a cell fixes itself: a [train] table must not set them.
+CELL_KEYS = ("stage", "seed", "method")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """dataset × backbone × stage × method × seed, and the settings that train it. train:
+    TrainConfig fields; model: the backbone's config fields; regenerate: the tables of
+    REGENERATE_TABLES (data-level methods only)."""
+
+    dataset: DatasetSource
+    backbone: str
+    stage: str
+    method: str
+    seed: int = 0
+    train: Mapping[str, Any] = field(default_factory=dict)
+    model: Mapping[str, Any] = field(default_factory=dict)
+    regenerate: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    experiment: str = "run"
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise UserError(f"method must be one of {', '.join(METHODS)}, not {self.method!r}")
+        if self.stage not in STAGES:
+            raise UserError(f"stage must be one of {', '.join(STAGES)}, not {self.stage!r}")
+        if fixed := [key for key in CELL_KEYS if key in self.train]:
+            raise UserError(f"[train] must not set {', '.join(fixed)}: a run sets them per "
+                            "cell ([run] stages / methods / seeds, or --stage/--method/--seed)")
+        if unknown := [name for name in self.regenerate if name not in REGENERATE_TABLES]:
+            raise UserError(f"unknown regeneration table(s) {', '.join(unknown)}; expected "
+                            f"{', '.join(REGENERATE_TABLES)}")
+
+    @property
+    def data_level(self) -> bool:
+        """Whether the method's data is a stage dataset (built by the regenerate step)."""
+        return self.method in DATA_METHODS
+
+    def train_config(self) -> TrainConfig:
+        from unids.train import TrainConfig
+
+        try:
+            return TrainConfig(**{**self.train, "stage": self.stage, "seed": self.seed,
+                                  "method": self.method})
+        except TypeError as error:
+            raise UserError(f"unknown training setting: {error}") from None
+
+    def model_config(self) -> Any:
+        from unids.models import backbone_config
+
+        return backbone_config(self.backbone, dict(self.model))
+
+    def regenerate_settings(self) -> RegenerateSettings:
+        return regenerate_settings(self.regenerate, self.seed)
+
+    def validate(self) -> None:
+        """Builds every config once, so that a bad setting stops a run before any work."""
+        self.train_config()
+        self.model_config()
+        if self.data_level:
+            from unids.formats import FormatConfig
+            from unids.pipeline.run import format_options
+
+            options = format_options(DATA_METHODS[self.method], self.regenerate_settings(),
+                                     self.stage)
+            try:
+                FormatConfig(stage=self.stage, **options)  # type: ignore[arg-type]
+            except TypeError as error:
+                raise UserError(f"unknown [format] setting: {error}") from None
+
+
+def regenerate_settings(tables: Mapping[str, Mapping[str, Any]], seed: int
+                        ) -> RegenerateSettings:
+    """RegenerateSettings from [regenerate], [regenerator], [generation] and [format] (with
+    [format.<stage>] sub-tables); the seed is the cell's (and the decoder's, unless
+    [generation] sets one)."""
+    from unids.pipeline import RegenerateSettings
+    from unids.regen import GenerationConfig, RegeneratorConfig
+
+    training = dict(tables.get("regenerate", {}))
+    if bad := [key for key in training if key not in REGENERATE_KEYS]:
+        raise UserError(f"unknown [regenerate] setting(s) {', '.join(bad)}; expected "
+                        f"{', '.join(REGENERATE_KEYS)}")
+    formats = dict(tables.get("format", {}))
+    per_stage = {stage: dict(formats.pop(stage)) for stage in STAGES
+                 if isinstance(formats.get(stage), dict)}
+    generation = {"seed": seed, **tables.get("generation", {})}
+    try:
+        return RegenerateSettings(regenerator=RegeneratorConfig(**tables.get("regenerator", {})),
+                                  generation=GenerationConfig(**generation),
+                                  format_options=formats, stage_format_options=per_stage,
+                                  seed=seed, **training)
+    except TypeError as error:
+        raise UserError(f"unknown regeneration setting: {error}") from None
+
+
+@dataclass(frozen=True)
+class CellData:
+    """The data a cell trains on: a prepared dataset or a stage dataset directory, the key
+    of the step that made it, and (data-level methods) `regenerate_stage`'s summary."""
+
+    directory: Path
+    key: str
+    summary: dict[str, Any] | None = None
+
+
+def cell_data(cache: StepCache, cell: Cell, *, progress: bool = True) -> CellData:
+    """The `dataset` step, then for a data-level method the `regenerate` step."""
+    dataset_dir, dataset_step = prepare_dataset(cache, cell.dataset)
+    if not cell.data_level:
+        return CellData(dataset_dir, dataset_step.key)
+    settings = cell.regenerate_settings()
+
+    def produce(out: Path) -> dict[str, Any]:
+        from unids.data.dataset import Dataset
+        from unids.pipeline import regenerate_stage
+
+        _, summary = regenerate_stage(Dataset.load(dataset_dir), cell.stage, out, settings,
+                                      method=cell.method, progress=progress)
+        # Paths inside the temporary directory mean nothing once it is renamed.
+        summary.pop("directory", None)
+        if summary.get("regenerator"):
+            summary["regenerator"] = str(Path(summary["regenerator"]).relative_to(out))
+        return {"summary": summary}
+
+    step = cache.run("regenerate", {"stage": cell.stage, "method": cell.method,
+                                    "settings": settings.as_json()},
+                     {"dataset": dataset_step.key}, produce)
+    return CellData(step.directory, step.key, step.result["summary"])
+
+
+def run_cell(cell: Cell, workdir: str | Path | None = None, *, cache: StepCache | None = None,
+             progress: bool = True) -> dict[str, Any]:
+    """Trains and evaluates one cell (module docstring) and returns its record. Give a
+    `workdir` or a shared `cache` (which then decides the work directory)."""
+    from unids.train import fit
+    from unids.train.loop import CHECKPOINT, RECORD
+    from unids.train.stage_data import load_task_data
+
+    if cache is None:
+        if workdir is None:
+            raise ValueError("run_cell needs a workdir or a cache")
+        cache = StepCache(workdir)
+    cell.validate()
+    data = cell_data(cache, cell, progress=progress)
+    config = cell.train_config()
+    step_config = {"backbone": cell.backbone, "stage": cell.stage, "method": cell.method,
+                   "seed": cell.seed, "train": dataclasses.asdict(config),
+                   "model": dataclasses.asdict(cell.model_config())}
+
+    def produce(out: Path) -> dict[str, Any]:
+        task = load_task_data(data.directory,
+                              behavior=None if config.behavior == "none" else config.behavior)
+        # `out` survives a crash (a resumable step): a rerun continues from its checkpoint.
+        fit(task, cell.backbone, config, out, model_overrides=dict(cell.model), resume=True,
+            progress=progress, dataset_dir=str(data.directory))
+        (out / CHECKPOINT).unlink(missing_ok=True)  # resume state; best.pt stays
+        return {"record": RECORD}
+
+    step = cache.run("train", step_config, {"data": data.key}, produce, resumable=True)
+    record = json.loads((step.directory / RECORD).read_text())
+    record["experiment"] = cell.experiment
+    record["config_hash"] = step.key
+    return record

@@ -1,0 +1,225 @@
+"""The paper's experiments as grids of cells (`unids experiment NAME`): which datasets,
+backbones, methods, stages, seeds and swept setting make up a table, run restartably and in
+shards, each finished cell's record kept as one JSON file.
+
+    experiment = load_experiment("configs/experiments/table1.toml", overrides=["epochs=5"])
+    for planned in experiment.shard(0, 4):            # this machine's quarter of the cells
+        record = run_planned(planned, experiment)    # cached in the work directory
+    records = read_records(experiment.results_dir)    # every shard's records, merged
+
+An experiment file (TOML) has an [experiment] table and, beside it, the tables of a
+`unids run` config (`unids.experiments.pipeline`) applied to every cell — [train], [model],
+[regenerate], [regenerator], [generation], [format] — plus per-dataset and per-backbone
+tables on top of those (`[dataset.ml-1m.train]`, `[backbone.hstu.model]`):
+
+    [experiment]
+    name = "table1"
+    report = "table1"              # the report's layout (unids.experiments.report)
+    datasets = ["ml-1m", "books"]  # a name of the shared data folder or a prepared directory
+    backbones = ["hstu", "llama2rec"]
+    methods = ["base", "dr4sr", "reppad", "frec", "unids"]
+    stages = ["recall", "coarse", "fine"]
+    seeds = [0, 1, 2]
+    sweep = { key = "format.theta_scale", values = [0.8, 1.2, 1.6], name = "theta_scale" }
+    pending = [{ dataset = "kuairand-pure", why = "needs the KuaiRand-Pure logs" }]
+
+A sweep sets one setting (a `--set` key) to each value in turn: one more axis of the grid,
+recorded in each record's `sweep`. Cells are sharded by *data group* — (dataset, stage,
+method, seed, sweep value) — so the stage dataset a group regenerates is built once, by one
+shard, and reused by its backbones. Restarting in the same work directory skips every step
+already done (the step cache); records land in `results/<name>/`, one file per cell, which
+is what shards on different machines merge through.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from unids.config import load_toml
+from unids.errors import InputError, UserError
+from unids.experiments.cell import Cell
+from unids.experiments.pipeline import (
+    REGENERATE_TABLES,
+    _apply_override,
+    run_config_from_dict,
+)
+
+EXPERIMENT_KEYS = ("name", "report", "datasets", "backbones", "methods", "stages", "seeds",
+                   "sweep", "pending", "published", "description")
+CELL_TABLES = ("train", "model", *REGENERATE_TABLES)
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One cell of the grid and where its record goes."""
+
+    cell: Cell
+    sweep: dict[str, Any]  # {name: value}, empty without a sweep
+    group: tuple[Any, ...]  # the data group (sharding unit)
+
+    @property
+    def name(self) -> str:
+        """A file-name-safe, unique name: dataset-backbone-stage-method[-sweep]-s<seed>."""
+        cell = self.cell
+        parts = [Path(cell.dataset.spec.rstrip("/")).name, cell.backbone, cell.stage,
+                 cell.method, *(f"{k}{v}" for k, v in self.sweep.items()), f"s{cell.seed}"]
+        return re.sub(r"[^A-Za-z0-9_.-]+", "-", "-".join(map(str, parts)))
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    report: str
+    cells: tuple[Planned, ...]
+    results_dir: Path
+    workdir: Path
+    settings: dict[str, Any] = field(default_factory=dict)  # the file's tables, for the record
+    pending: tuple[dict[str, str], ...] = ()
+    published: str | None = None
+    description: str = ""
+
+    def shard(self, index: int, count: int) -> list[Planned]:
+        """The cells of shard `index` of `count` (0-based): whole data groups, dealt round
+        robin in the grid's order."""
+        if count < 1 or not 0 <= index < count:
+            raise UserError(f"--shard: need 0 ≤ i < n, got {index}/{count}")
+        groups: dict[tuple[Any, ...], int] = {}
+        for planned in self.cells:
+            groups.setdefault(planned.group, len(groups))
+        return [p for p in self.cells if groups[p.group] % count == index]
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """`i/n` (1-based, as people count shards: 1/4 … 4/4) → (i − 1, n)."""
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+    if not match or not 1 <= int(match[1]) <= int(match[2]):
+        raise UserError(f"--shard: expected i/n with 1 ≤ i ≤ n, got {text!r}")
+    return int(match[1]) - 1, int(match[2])
+
+
+def load_experiment(path: str | Path, *, overrides: Sequence[str] = (),
+                    results_root: str | Path = "results", workdir: str | Path | None = None
+                    ) -> Experiment:
+    """Reads an experiment file (module docstring); `overrides` are `--set key=value` pairs
+    applied to every cell. Every cell's settings are checked before anything runs."""
+    raw = load_toml(str(path))
+    where = str(path)
+    head = dict(raw.pop("experiment", {}))
+    if not head:
+        raise UserError(f"{where}: no [experiment] table")
+    if bad := [key for key in head if key not in EXPERIMENT_KEYS]:
+        raise UserError(f"{where}: unknown [experiment] key(s) {', '.join(bad)}; expected "
+                        f"{', '.join(EXPERIMENT_KEYS)}")
+    per_dataset = raw.pop("dataset", {})
+    per_backbone = raw.pop("backbone", {})
+    if bad := [key for key in raw if key not in CELL_TABLES]:
+        raise UserError(f"{where}: unknown table(s) {', '.join(bad)}; expected [experiment], "
+                        f"{', '.join(f'[{t}]' for t in CELL_TABLES)}, [dataset.<name>.…] or "
+                        "[backbone.<name>.…]")
+    for pair in overrides:
+        _apply_override(raw, pair)
+    name = str(head.get("name") or Path(path).stem)
+    sweep = head.get("sweep")
+    sweep_values: list[Any] = [None]
+    if sweep is not None:
+        if not isinstance(sweep, dict) or "key" not in sweep or not sweep.get("values"):
+            raise UserError(f"{where}: sweep needs a key and a list of values")
+        sweep_values = list(sweep["values"])
+    planned: list[Planned] = []
+    for dataset in _strings(head, "datasets", where):
+        for backbone in _strings(head, "backbones", where):
+            for value in sweep_values:
+                tables = copy.deepcopy(raw)
+                for extra in (per_dataset.get(dataset, {}), per_backbone.get(backbone, {})):
+                    _merge(tables, extra)
+                label: dict[str, Any] = {}
+                if sweep is not None:
+                    _apply_override(tables, f"{sweep['key']}={value}")
+                    label = {str(sweep.get("name", sweep["key"].rsplit(".", 1)[-1])): value}
+                tables["backbone"] = backbone
+                tables["run"] = {"dataset": dataset, "methods": head.get("methods", ["base"]),
+                                 "stages": head.get("stages", ["recall", "coarse", "fine"]),
+                                 "seeds": head.get("seeds", [0]), "experiment": name,
+                                 "quality": False, "plots": False}
+                config = run_config_from_dict(tables, where)
+                for cell in config.cells():
+                    group = (dataset, cell.stage, cell.method, cell.seed, value)
+                    planned.append(Planned(cell, label, group))
+    root = Path(results_root)
+    return Experiment(
+        name=name, report=str(head.get("report", name)), cells=tuple(planned),
+        results_dir=root / name,
+        workdir=Path(workdir) if workdir is not None else Path("runs") / "experiments" / name,
+        settings=raw, pending=tuple(head.get("pending", [])),
+        published=head.get("published"), description=str(head.get("description", "")))
+
+
+def _strings(head: dict[str, Any], key: str, where: str) -> list[str]:
+    values = head.get(key)
+    if not values or not isinstance(values, list):
+        raise UserError(f"{where}: [experiment] {key} must be a non-empty list")
+    return [str(v) for v in values]
+
+
+def _merge(into: dict[str, Any], extra: dict[str, Any]) -> None:
+    for key, value in extra.items():
+        if isinstance(value, dict):
+            _merge(into.setdefault(key, {}), value)
+        else:
+            into[key] = value
+
+
+def run_planned(planned: Planned, experiment: Experiment, *, progress: bool = True,
+                cache: Any = None) -> dict[str, Any]:
+    """Runs (or finds cached) one cell and writes its record to the results directory, with
+    `experiment`, `sweep` and `cell` added. Returns the record."""
+    from unids.experiments.cell import run_cell
+    from unids.io import write_json
+
+    record = run_cell(planned.cell, experiment.workdir, cache=cache, progress=progress)
+    record = {**record, "experiment": experiment.name, "sweep": planned.sweep,
+              "cell": planned.name}
+    write_json(record, experiment.results_dir / f"{planned.name}.json")
+    return record
+
+
+def read_records(*sources: str | Path) -> list[dict[str, Any]]:
+    """Every record in the given directories (`*.json` files, one record each) and
+    `results.json` files (a `records` list), later sources winning for the same cell."""
+    by_cell: dict[str, dict[str, Any]] = {}
+    for source in map(Path, sources):
+        files = sorted(source.glob("*.json")) if source.is_dir() else [source]
+        for file in files:
+            if not file.exists():
+                continue
+            try:
+                content = json.loads(file.read_text())
+            except (OSError, json.JSONDecodeError) as error:
+                raise InputError(str(file), f"unreadable record ({error})") from None
+            for record in content.get("records", [content]) if isinstance(content, dict) \
+                    else []:
+                if isinstance(record, dict) and "test" in record:
+                    by_cell[record.get("cell") or _cell_name(record)] = record
+    return list(by_cell.values())
+
+
+def _cell_name(record: dict[str, Any]) -> str:
+    sweep = "".join(f"-{k}{v}" for k, v in (record.get("sweep") or {}).items())
+    return (f"{record['dataset']}-{record['backbone']}-{record['stage']}-{record['method']}"
+            f"{sweep}-s{record['seed']}")
+
+
+def done_cells(experiment: Experiment) -> set[str]:
+    """Names of the cells with a record in the results directory."""
+    return {path.stem for path in experiment.results_dir.glob("*.json")}
+
+
+def iter_todo(experiment: Experiment, cells: Sequence[Planned]) -> Iterator[Planned]:
+    done = done_cells(experiment)
+    return (planned for planned in cells if planned.name not in done)

@@ -1,0 +1,165 @@
+"""`unids experiment`: the grid, its shards, restarts, merging and the reports beside the
+published numbers — on the synthetic planted dataset with tiny models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from unids.cli import main
+from unids.errors import UserError
+from unids.experiments.grid import load_experiment, parse_shard, read_records
+from unids.experiments.published import TABLES, lookup, published_rows
+from unids.experiments.report import write_report
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+REPO = Path(__file__).parent.parent
+TINY = """
+[train]
+epochs = 2
+batch_size = 32
+lr = 0.01
+warmup_steps = 1
+device = "cpu"
+
+[model]
+dim = 16
+blocks = 1
+heads = 1
+max_len = 20
+
+[regenerate]
+epochs = 1
+device = "cpu"
+
+[regenerator]
+dim = 16
+heads = 1
+encoder_layers = 1
+decoder_layers = 1
+memories = 2
+max_source_len = 40
+"""
+
+
+def experiment_file(tmp_path: Path, head: str) -> Path:
+    path = tmp_path / "exp.toml"
+    path.write_text(f"[experiment]\n{head}\n{TINY}")
+    return path
+
+
+def cli(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.output
+
+
+def test_every_shipped_experiment_loads_and_shards_cover_the_grid() -> None:
+    for path in sorted((REPO / "configs" / "experiments").glob("*.toml")):
+        experiment = load_experiment(path)
+        names = [p.name for p in experiment.cells]
+        assert len(names) == len(set(names)), path  # unique record names
+        shards = [experiment.shard(i, 3) for i in range(3)]
+        assert sorted(p.name for shard in shards for p in shard) == sorted(names)
+        for shard in shards:  # a data group never straddles two shards
+            groups = {p.group for p in shard}
+            assert not groups & {p.group for other in shards if other is not shard
+                                 for p in other}
+
+
+def test_grid_size_sweep_and_overrides(tmp_path: Path) -> None:
+    path = experiment_file(tmp_path, 'name = "x"\nreport = "fig2"\ndatasets = ["synthetic"]\n'
+                           'backbones = ["sasrec", "hstu"]\nmethods = ["unids"]\n'
+                           'stages = ["recall", "fine"]\nseeds = [0, 1]\n'
+                           'sweep = { key = "format.theta_scale", values = [1.0, 1.5] }')
+    experiment = load_experiment(path, overrides=["epochs=3"])
+    assert len(experiment.cells) == 2 * 2 * 2 * 2
+    first = experiment.cells[0]
+    assert first.sweep == {"theta_scale": 1.0} and "theta_scale1.0" in first.name
+    assert first.cell.train["epochs"] == 3
+    assert first.cell.regenerate["format"]["theta_scale"] == 1.0
+    # The same data group (dataset, stage, method, seed, θ) for both backbones.
+    groups = {p.group for p in experiment.cells}
+    assert len(groups) == 2 * 2 * 2
+
+
+@pytest.mark.parametrize("text, message", [
+    ("1/0", "--shard"), ("3/2", "--shard"), ("a/b", "--shard"), ("0/2", "--shard")])
+def test_bad_shards(text: str, message: str) -> None:
+    with pytest.raises(UserError, match=message):
+        parse_shard(text)
+
+
+def test_bad_experiment_files_are_one_line_errors(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[experiment]\nname = "x"\ndatasets = ["synthetic"]\nbackbones = ["sasrec"]\n'
+                   'colour = "red"\n')
+    code, output = cli("experiment", "x", "--config", str(bad), "--list")
+    assert code != 0 and "unknown [experiment] key(s) colour" in output
+    assert "Traceback" not in output
+    code, output = cli("experiment", "no-such-experiment")
+    assert code != 0 and "no experiment 'no-such-experiment'" in output
+
+
+def test_published_tables_load_with_our_names() -> None:
+    for table in TABLES:
+        assert published_rows(table)
+    table1 = published_rows("unids_table1")
+    assert lookup(table1, dataset="ml-1m", backbone="hstu", method="unids")["AUC"] == 0.8081
+    assert lookup(table1, dataset="amazon-books-2014-sample", backbone="llama2rec",
+                  method="frec")["MRR"] == 0.0278
+    assert lookup(published_rows("unids_table3"), dataset="ml-1m",
+                  method="unids-no-ug")["HR@10"] == 0.3268
+    beauty = lookup(published_rows("dr4sr_beauty"), dataset="Beauty", backbone="sasrec",
+                    method="dr4sr")
+    assert beauty == {"HR@10": 0.0595, "HR@20": 0.0906, "NDCG@10": 0.0317, "NDCG@20": 0.0395}
+    assert lookup(published_rows("unids_table2"), dataset="ml-1m", method="base",
+                  max_seq_len=150)["AUC"] == 0.782
+
+
+@pytest.mark.slow
+def test_shards_run_restart_merge_and_report(tmp_path: Path) -> None:
+    path = experiment_file(tmp_path, 'name = "tiny"\nreport = "table1"\n'
+                           'published = "unids_table1"\ndatasets = ["synthetic"]\n'
+                           'backbones = ["sasrec"]\nmethods = ["base", "unids"]\n'
+                           'stages = ["recall"]\nseeds = [0, 1]')
+    common = ["--config", str(path), "--workdir", str(tmp_path / "work"), "--quiet"]
+    first_results, second_results = tmp_path / "a", tmp_path / "b"
+    code, output = cli("experiment", "tiny", *common, "--shard", "1/2",
+                       "--results", str(first_results), "--reports", str(tmp_path / "r"))
+    assert code == 0, output
+    code, output = cli("experiment", "tiny", *common, "--shard", "2/2",
+                       "--results", str(second_results), "--reports", str(tmp_path / "r"))
+    assert code == 0, output
+    one = sorted(p.stem for p in (first_results / "tiny").glob("*.json"))
+    two = sorted(p.stem for p in (second_results / "tiny").glob("*.json"))
+    assert len(one) == len(two) == 2 and not set(one) & set(two)
+    record = json.loads((first_results / "tiny" / f"{one[0]}.json").read_text())
+    assert record["experiment"] == "tiny" and record["config_hash"]
+    assert record["cell"] == one[0] and set(record["test"]) >= {"MRR", "HR@10"}
+
+    # A restart runs nothing: every cell of the shard has its record.
+    code, output = cli("experiment", "tiny", *common, "--shard", "1/2", "--json",
+                       "--results", str(first_results), "--reports", str(tmp_path / "r"))
+    assert code == 0 and json.loads(output)["ran"] == []
+
+    # Merged, the report has every cell: no pending line, both methods, the paper beside.
+    code, output = cli("experiment", "tiny", *common, "--report-only", "--results",
+                       str(first_results), "--merge", str(second_results / "tiny"),
+                       "--reports", str(tmp_path / "r"))
+    assert code == 0, output
+    report = (tmp_path / "r" / "tiny" / "report.md").read_text()
+    assert "Cells run: 4 of 4" in report and "Pending cells" not in report
+    assert "| unids |" in report and "| base |" in report and "↳ paper" in report
+    assert "Does UniDS beat base per stage?" in report
+    records = read_records(first_results / "tiny", second_results / "tiny")
+    assert len(records) == 4
+
+    # Without the second shard the report lists what is missing and how to fill it.
+    experiment = load_experiment(path, results_root=first_results)
+    partial = write_report(experiment, read_records(first_results / "tiny"), tmp_path / "p")
+    text = partial.read_text()
+    assert "Cells run: 2 of 4" in text and "unids experiment tiny --only" in text
