@@ -103,7 +103,6 @@ def history_of(run_dir: Path) -> list[dict[str, Any]]:
     return json.loads((run_dir / "run.json").read_text())["state"]["history"]
 
 
-@pytest.mark.slow  # ~18 s: one torchrun and four trainings
 def test_ddp_training_matches_one_process_and_resumes_in_one(tmp_path: Path) -> None:
     pairs = tiny_pairs()
     assert len(pairs) % TRAINING["batch_size"] == 1  # the weight-0 row of rank 1 is exercised
