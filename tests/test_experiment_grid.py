@@ -120,7 +120,6 @@ def test_published_tables_load_with_our_names() -> None:
                   max_seq_len=150)["AUC"] == 0.782
 
 
-@pytest.mark.slow
 def test_shards_run_restart_merge_and_report(tmp_path: Path) -> None:
     path = experiment_file(tmp_path, 'name = "tiny"\nreport = "table1"\n'
                            'published = "unids_table1"\ndatasets = ["synthetic"]\n'

@@ -36,7 +36,7 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -218,8 +218,3 @@ def _cell_name(record: dict[str, Any]) -> str:
 def done_cells(experiment: Experiment) -> set[str]:
     """Names of the cells with a record in the results directory."""
     return {path.stem for path in experiment.results_dir.glob("*.json")}
-
-
-def iter_todo(experiment: Experiment, cells: Sequence[Planned]) -> Iterator[Planned]:
-    done = done_cells(experiment)
-    return (planned for planned in cells if planned.name not in done)
