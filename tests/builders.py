@@ -103,14 +103,13 @@ PLANTED = ((1, 2, 3), (4, 5, 6, 7), (8, 9))
 LEAK = 99
 
 
-def leaky_dataset(n_users: int = 12, events: int = 14, leaky_users: int = 3) -> Dataset:
-    """Planted patterns among background items, ratings (so the fine stage has labels and
-    interleaves behaviour), genres and ages (every token source); LEAK at the last two
-    positions of users 1 … leaky_users and nowhere else (so that [LEAK, LEAK] would be a
-    pattern if anything mined more than the training part)."""
+def planted_sequences(n_users: int, events: int, seed: int = 0, *,
+                      rng: Any = None) -> list[list[int]]:
+    """Per user, `events` events: a PLANTED pattern (probability 0.35) or one background
+    item 10 … 25. `rng`: a NumPy generator to draw from instead of one seeded with `seed`."""
     import numpy as np
 
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed) if rng is None else rng
     sequences = []
     for _ in range(n_users):
         sequence: list[int] = []
@@ -120,6 +119,18 @@ def leaky_dataset(n_users: int = 12, events: int = 14, leaky_users: int = 3) -> 
             else:
                 sequence.append(int(rng.integers(10, 26)))
         sequences.append(sequence)
+    return sequences
+
+
+def leaky_dataset(n_users: int = 12, events: int = 14, leaky_users: int = 3) -> Dataset:
+    """Planted patterns among background items, ratings (so the fine stage has labels and
+    interleaves behaviour), genres and ages (every token source); LEAK at the last two
+    positions of users 1 … leaky_users and nowhere else (so that [LEAK, LEAK] would be a
+    pattern if anything mined more than the training part)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    sequences = planted_sequences(n_users, events, rng=rng)
     for sequence in sequences[:leaky_users]:
         sequence += [LEAK, LEAK]
     ratings: list[list[float | None]] = [[float(r) for r in rng.integers(1, 6, len(s))]

@@ -16,7 +16,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from builders import make_dataset
+import builders
+from builders import LEAK, PLANTED, make_dataset
 from unids.data.dataset import Dataset
 from unids.errors import UserError
 from unids.formats import STAGES, Namespace, Vocabulary, format_dataset
@@ -256,22 +257,10 @@ def test_the_per_user_cap_picks_at_random() -> None:
 # --- data: planted patterns, plus one item that only ever occurs as validation / test -----------
 
 #: Raw item ids: planted patterns use 1 … 9, the background 10 … 25.
-PLANTED = ((1, 2, 3), (4, 5, 6, 7), (8, 9))
-LEAK = 99
 
 
-def planted_sequences(n_users: int = 32, events: int = 16, seed: int = 0) -> list[list[int]]:
-    rng = np.random.default_rng(seed)
-    sequences = []
-    for _ in range(n_users):
-        sequence: list[int] = []
-        for _ in range(events):
-            if rng.random() < 0.35:
-                sequence += PLANTED[rng.integers(len(PLANTED))]
-            else:
-                sequence.append(int(rng.integers(10, 26)))
-        sequences.append(sequence)
-    return sequences
+def planted_sequences(n_users: int = 32, events: int = 16) -> list[list[int]]:
+    return builders.planted_sequences(n_users, events)
 
 
 def internal_ids(dataset: Dataset, raw: tuple[int, ...]) -> tuple[int, ...]:

@@ -11,12 +11,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import torch
 from click.testing import CliRunner
 
+import builders
 from builders import make_dataset
 from unids.cli import main
 from unids.formats import format_dataset
@@ -25,7 +25,6 @@ from unids.regen import RegeneratorConfig, build_pairs, fit_regenerator, load_re
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 TESTS = Path(__file__).resolve().parent
-PLANTED = ((1, 2, 3), (4, 5, 6, 7), (8, 9))
 CONFIG = {"dim": 16, "heads": 2, "encoder_layers": 1, "decoder_layers": 1, "memories": 3,
           "dropout": 0.0, "max_source_len": 64, "max_target_len": 8}
 #: 92 pairs in batches of 13: the last batch has one row, so rank 1 has none there (it runs a
@@ -62,17 +61,7 @@ finally:
 
 
 def planted_sequences(n_users: int = 20, events: int = 14) -> list[list[int]]:
-    rng = np.random.default_rng(0)
-    sequences = []
-    for _ in range(n_users):
-        sequence: list[int] = []
-        for _ in range(events):
-            if rng.random() < 0.35:
-                sequence += PLANTED[rng.integers(len(PLANTED))]
-            else:
-                sequence.append(int(rng.integers(10, 26)))
-        sequences.append(sequence)
-    return sequences
+    return builders.planted_sequences(n_users, events)
 
 
 def tiny_pairs() -> Any:
