@@ -54,7 +54,10 @@ try:
     fit_regenerator(pairs, pairs.vocab_size, RegeneratorConfig(**CONFIG), sys.argv[1],
                     on_epoch=stop, **TRAINING)
 except Stop:
-    pass
+    # Both ranks stop after the same epoch; rank 0 is still writing its checkpoint when
+    # rank 1 gets here, and tearing gloo down under a peer that is still connected can abort
+    # the process (seen on CI): meet first, then tear down.
+    torch.distributed.barrier()
 finally:
     teardown()
 """
