@@ -18,3 +18,25 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[object]:
+    """One real `local[2]` Spark session for every Spark test (Spark starts slowly)."""
+    pytest.importorskip("pyspark", reason="the Spark backend needs pyspark: pip install "
+                                          "'.[spark]'")
+    from unids.distributed import spark as backend
+
+    # Arrow batches of 7 rows: users straddle the batches handed to Python.
+    session = backend.session("local[2]", app_name="unids-tests", config={
+        "spark.ui.enabled": "false",
+        "spark.sql.shuffle.partitions": "2",
+        "spark.sql.execution.arrow.maxRecordsPerBatch": "7",
+        "spark.driver.memory": "1g",
+        # Small file splits: the presorted test reads its log in several partitions.
+        "spark.sql.files.maxPartitionBytes": "2048",
+        "spark.sql.files.openCostInBytes": "0",
+    })
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()

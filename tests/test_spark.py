@@ -5,7 +5,6 @@ mining job equals `unids.mine_patterns` bit for bit. Few, small tests: Spark sta
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -27,23 +26,6 @@ pytest.importorskip("pyspark", reason="the Spark backend needs pyspark: pip inst
 from unids.distributed import spark as backend
 
 pytestmark = pytest.mark.spark
-
-
-@pytest.fixture(scope="session")
-def spark() -> Iterator[object]:
-    # Arrow batches of 7 rows: users straddle the batches handed to Python.
-    session = backend.session("local[2]", app_name="unids-tests", config={
-        "spark.ui.enabled": "false",
-        "spark.sql.shuffle.partitions": "2",
-        "spark.sql.execution.arrow.maxRecordsPerBatch": "7",
-        "spark.driver.memory": "1g",
-        # Small file splits: the presorted test reads its log in several partitions.
-        "spark.sql.files.maxPartitionBytes": "2048",
-        "spark.sql.files.openCostInBytes": "0",
-    })
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
 
 
 @pytest.fixture(scope="module")

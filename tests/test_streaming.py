@@ -279,6 +279,32 @@ def test_batch_dp_with_global_costs_equals_segment_of_the_whole(data, seqs, cut)
     assert got == expected
 
 
+@settings(max_examples=150, deadline=None)
+@given(data=st.data(), seqs=mining_sequences())
+def test_core_dp_with_given_costs_equals_the_numpy_reference(data, seqs) -> None:
+    """`_core.segment(item_costs=…)`, what `segment_batch` runs, equals the NumPy `segment_dp`
+    for any single-item costs (not only the unigram ones), items listed in any order."""
+    table = pattern_table(data.draw(random_pattern_tables(seqs)))
+    whole = pa.array(seqs, LIST32)
+    items = np.unique([x for s in seqs for x in s]).astype(np.int64)
+    costs = np.array(data.draw(st.lists(st.floats(0.0, 20.0), min_size=len(items),
+                                        max_size=len(items))), dtype=np.float64)
+    expected = segment_dp(whole, table, items, costs)
+    order = np.array(data.draw(st.permutations(range(len(items)))), dtype=np.int64)
+    got = _core.segment(whole, table, method="dp", item_costs=(items[order], costs[order]))
+    assert got.equals(expected)
+
+
+def test_core_dp_given_costs_are_checked() -> None:
+    table = unids.mine_patterns([[1, 2], [1, 2]], theta_scale=2.0)
+    with pytest.raises(ValueError, match="item 2 has no cost"):
+        _core.segment([[1, 2]], table, item_costs=([1], [1.0]))
+    with pytest.raises(ValueError, match="only the dp method"):
+        _core.segment([[1, 2]], table, method="greedy", item_costs=([1, 2], [1.0, 1.0]))
+    with pytest.raises(ValueError, match="not in 0"):
+        _core.segment([[1, 2]], table, item_costs=([-1, 2], [1.0, 1.0]))
+
+
 def test_batch_dp_on_mined_patterns(log: Path) -> None:
     train = load_sequences(log).truncate_tail(2)
     patterns = unids.mine_patterns(train.items, theta_scale=1.5)

@@ -13,7 +13,7 @@ from unids.errors import UserError
 from unids.io import Columns
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
+    from pyspark.sql import DataFrame, SparkSession
 
     from unids.distributed.spark import ParquetLog
 
@@ -45,25 +45,18 @@ def is_csv_path(path: str) -> bool:
 
 
 @contextmanager
-def spark_input(input_path: str, columns: Columns, sep: str | None, master: str | None,
-                spark_conf: tuple[str, ...], *, presorted: bool = False,
-                batch_rows: int | None = None) -> Iterator[DataFrame | ParquetLog]:
-    """The interaction log: Parquet as a `ParquetLog` whose row groups the Spark tasks read
-    with pyarrow (`batch_rows` at a time; `presorted`: grouped by user, no shuffle), CSV/TSV
-    as a Spark DataFrame. A session this command started is stopped at the end; a running one
-    (spark-submit, tests) is left alone. Input errors raised inside Spark tasks come back as
-    one-line user errors."""
+def spark_session(master: str | None, spark_conf: tuple[str, ...], input_path: str
+                  ) -> Iterator[SparkSession]:
+    """A Spark session for one command. A session this command started is stopped at the end;
+    a running one (spark-submit, tests) is left alone. Input errors raised inside Spark tasks
+    come back as one-line user errors."""
     from unids.distributed import spark as backend
 
     sql = backend.require_pyspark()
     running = sql.SparkSession.getActiveSession()
     session = backend.session(master, config=_conf(spark_conf))
     try:
-        if not is_csv_path(input_path):
-            options = {} if batch_rows is None else {"batch_rows": batch_rows}
-            yield backend.read_parquet_log(session, input_path, grouped=presorted, **options)
-        else:
-            yield backend.read_interactions_spark(session, input_path, columns, sep=sep)
+        yield session
     except Exception as error:
         found = _TASK_ERROR.search(str(error))
         if found and not isinstance(error, UserError):
@@ -74,6 +67,23 @@ def spark_input(input_path: str, columns: Columns, sep: str | None, master: str 
     finally:
         if running is None:
             session.stop()
+
+
+@contextmanager
+def spark_input(input_path: str, columns: Columns, sep: str | None, master: str | None,
+                spark_conf: tuple[str, ...], *, presorted: bool = False,
+                batch_rows: int | None = None) -> Iterator[DataFrame | ParquetLog]:
+    """The interaction log: Parquet as a `ParquetLog` whose row groups the Spark tasks read
+    with pyarrow (`batch_rows` at a time; `presorted`: grouped by user, no shuffle), CSV/TSV
+    as a Spark DataFrame, in a `spark_session`."""
+    from unids.distributed import spark as backend
+
+    with spark_session(master, spark_conf, input_path) as session:
+        if not is_csv_path(input_path):
+            options = {} if batch_rows is None else {"batch_rows": batch_rows}
+            yield backend.read_parquet_log(session, input_path, grouped=presorted, **options)
+        else:
+            yield backend.read_interactions_spark(session, input_path, columns, sep=sep)
 
 
 def _first_line(error: Any) -> str:

@@ -6,6 +6,7 @@ import time
 
 import click
 
+from unids.cli.engines import check_engine, spark_session
 from unids.cli.options import emit, json_option, threads_option
 from unids.data.dataset import Dataset
 from unids.formats import SOURCES, STAGES, format_dataset
@@ -40,13 +41,23 @@ from unids.formats import SOURCES, STAGES, format_dataset
               help="Maximum pattern length L_max.")
 @click.option("--method", type=click.Choice(["dp", "greedy"]), default="dp", show_default=True,
               help="Segmentation: minimum total entropy, or greedy longest match.")
+@click.option("--engine", type=click.Choice(["local", "spark"]), default="local",
+              show_default=True,
+              help="local = this process; spark = Spark tasks format the users, each reading "
+                   "its row groups of sequences.parquet with pyarrow (pip install "
+                   "'unids[spark]'; same output, docs/SCALE.md).")
+@click.option("--master", default=None,
+              help="Spark master URL: local[2], spark://host:7077, yarn, k8s://… (default: "
+                   "spark-submit's, else local[*]).")
+@click.option("--spark-conf", multiple=True, metavar="KEY=VALUE",
+              help="A Spark setting, repeatable: e.g. spark.driver.memory=8g.")
 @threads_option
 @json_option
 def format_command(dataset_dir: str, stage: str, output: str, source: str | None,
                    theta_scale: float | None, theta: float | None, interleave: bool | None,
                    behavior: str | None, user_attribute: str | None, domain_column: str | None,
-                   min_support: int, max_len: int, method: str, threads: int | None,
-                   as_json: bool) -> None:
+                   min_support: int, max_len: int, method: str, engine: str, master: str | None,
+                   spark_conf: tuple[str, ...], threads: int | None, as_json: bool) -> None:
     """Mine, segment and write Pattern-Token sequences [P1, T1, …, Pk, Tk] of a prepared
     dataset's training part (the validation and test items are never read).
 
@@ -63,14 +74,25 @@ def format_command(dataset_dir: str, stage: str, output: str, source: str | None
       unids format --stage recall prepared/ml-1m -o formatted/ml-1m-recall
       unids format --stage fine prepared/ml-1m -o formatted/ml-1m-fine --theta-scale 1.5
       unids format --stage coarse prepared/beauty -o out/ --source gap --json
+      unids format --stage recall prepared/ml-1m -o out/ --engine spark --master local[2]
     """
     start = time.perf_counter()
-    dataset = Dataset.load(dataset_dir)
-    result = format_dataset(dataset, stage, theta_scale=theta_scale,  # type: ignore[arg-type]
-                            source=source, interleave=interleave, theta=theta,
-                            behavior=behavior, user_attribute=user_attribute,
-                            domain_column=domain_column, min_support=min_support,
-                            max_len=max_len, method=method, threads=threads)
+    check_engine(engine, False, master, spark_conf, False)
+    options = {"theta_scale": theta_scale, "source": source, "interleave": interleave,
+               "theta": theta, "behavior": behavior, "user_attribute": user_attribute,
+               "domain_column": domain_column, "min_support": min_support,
+               "max_len": max_len, "method": method, "threads": threads}
+    if engine == "spark":
+        from unids.distributed.spark_format import format_dataset_spark
+
+        with spark_session(master, spark_conf, dataset_dir) as session:
+            result = format_dataset_spark(session, dataset_dir, stage,  # type: ignore[arg-type]
+                                          **options)
+        name = result.manifest["dataset"]["name"]
+    else:
+        dataset = Dataset.load(dataset_dir)
+        result = format_dataset(dataset, stage, **options)  # type: ignore[arg-type]
+        name = dataset.name
     result.write(output)
     for note in result.notes:
         click.echo(f"note: {note}", err=True)
@@ -79,7 +101,7 @@ def format_command(dataset_dir: str, stage: str, output: str, source: str | None
     summary = {**manifest, "output": output, "seconds": round(time.perf_counter() - start, 3)}
     theta_text = f"{manifest['theta_scale']} × H1 = " if manifest["theta_scale"] else ""
     emit(summary, as_json, [
-        f"{dataset.name}, stage {stage}: {counts['users']} users, {counts['interactions']} "
+        f"{name}, stage {stage}: {counts['users']} users, {counts['interactions']} "
         f"training interactions",
         f"θ = {theta_text}{manifest['theta']:.3f} bits (H1 = {manifest['h1']:.3f}): "
         f"{counts['patterns']} patterns; {counts['segments']} segments, "

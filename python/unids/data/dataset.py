@@ -69,6 +69,25 @@ class TrainPart:
     behaviors: dict[str, pa.ListArray]
 
 
+def train_part(sequences: pa.Table | pa.RecordBatch, behaviors: tuple[str, ...]) -> TrainPart:
+    """The training part of some rows of a dataset's `sequences` (all of them, or one batch
+    that a Spark task or a stream reads): every user's lists without their last HOLDOUT
+    values. `behaviors`: the dataset's behaviour columns (`label` is added when present)."""
+    if isinstance(sequences, pa.RecordBatch):
+        sequences = pa.Table.from_batches([sequences])
+
+    def lists(column: str) -> pa.ListArray:
+        return drop_tail(sequences[column].combine_chunks(), HOLDOUT)
+
+    names = [*behaviors, *(["label"] if "label" in sequences.column_names else [])]
+    return TrainPart(
+        users=sequences["user"].to_numpy(),
+        items=lists("items"),
+        timestamps=lists("timestamps"),
+        behaviors={name: lists(name) for name in names},
+    )
+
+
 class Dataset:
     """A prepared dataset. `sequences` has one row per user (internal id `user`, 1 … U) with
     list columns `items` (int32, 1 … I; 0 is padding), `timestamps`, one per behaviour and
@@ -106,15 +125,7 @@ class Dataset:
 
     def train(self) -> TrainPart:
         """The training part of every user (all but the last HOLDOUT interactions)."""
-        behaviors = {b: drop_tail(self._lists(b), HOLDOUT) for b in self.behaviors}
-        if "label" in self.sequences.column_names:
-            behaviors["label"] = drop_tail(self._lists("label"), HOLDOUT)
-        return TrainPart(
-            users=self.sequences["user"].to_numpy(),
-            items=drop_tail(self._lists("items"), HOLDOUT),
-            timestamps=drop_tail(self._lists("timestamps"), HOLDOUT),
-            behaviors=behaviors,
-        )
+        return train_part(self.sequences, self.behaviors)
 
     def targets(self, split: Literal["valid", "test"]) -> pa.Table:
         """One row per user: the held-out interaction of that split, with its history length."""
@@ -145,7 +156,9 @@ class Dataset:
         write_json(self.manifest, directory / MANIFEST)
 
     @classmethod
-    def load(cls, directory: str | os.PathLike[str]) -> Dataset:
+    def load(cls, directory: str | os.PathLike[str], *, sequences: bool = True) -> Dataset:
+        """`sequences=False` reads the side tables and the manifest but only the schema of
+        `sequences.parquet` (an empty table): for a driver whose workers read the rows."""
         directory = Path(directory)
         manifest_path = directory / MANIFEST
         if not manifest_path.is_file():
@@ -164,7 +177,9 @@ class Dataset:
         tables = {}
         for name in ("sequences", "users", "items"):
             try:
-                tables[name] = pq.read_table(directory / f"{name}.parquet")
+                path = directory / f"{name}.parquet"
+                tables[name] = pq.read_table(path) if sequences or name != "sequences" \
+                    else pq.read_schema(path).empty_table()
             except (OSError, pa.ArrowInvalid) as error:
                 raise InputError(str(directory / f"{name}.parquet"),
                                  f"unreadable ({error})") from None

@@ -154,15 +154,21 @@ class BehaviorScale:
 
     @classmethod
     def fit(cls, values: np.ndarray) -> BehaviorScale | None:
-        values = values[~np.isnan(values)]
-        if len(values) == 0:
+        """The scale of a behaviour's training values (NaN = missing; None if all are)."""
+        return cls.fit_counts(*value_counts(values))
+
+    @classmethod
+    def fit_counts(cls, distinct: np.ndarray, counts: np.ndarray) -> BehaviorScale | None:
+        """`fit` from the distinct values (ascending, no NaN) and their counts: sums that a
+        distributed job adds up over the users (`unids.formats.sources.TrainStats`)."""
+        if len(distinct) == 0:
             return None
-        distinct = np.unique(values)
         if distinct[0] == 0.0 and np.all(np.isin(distinct, (0.0, 1.0))):
             return cls("binary", (0.0, 1.0))
         if len(distinct) <= MAX_ORDINAL_VALUES:
             return cls("ordinal", tuple(float(v) for v in distinct))
-        edges = np.unique(np.quantile(values, np.arange(1, QUANTILE_BINS) / QUANTILE_BINS))
+        quantiles = np.arange(1, QUANTILE_BINS) / QUANTILE_BINS
+        edges = np.unique(histogram_quantiles(distinct, counts, quantiles))
         return cls("quantile", tuple(float(e) for e in edges))
 
     def as_json(self) -> dict[str, Any]:
@@ -211,6 +217,35 @@ class BehaviorScale:
         if self.kind == "quantile":
             return np.searchsorted(np.array(self.points), means, side="right")
         return _nearest(self._grid(), means)
+
+
+def value_counts(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct values ascending, counts) of the non-NaN `values` (float64, int64)."""
+    # + 0.0 turns −0.0 into 0.0: one zero, whichever comes first (Spark's grouping does too).
+    values = np.asarray(values, dtype=np.float64) + 0.0
+    distinct, counts = np.unique(values[~np.isnan(values)], return_counts=True)
+    return distinct, counts.astype(np.int64)
+
+
+def histogram_quantiles(distinct: np.ndarray, counts: np.ndarray, quantiles: np.ndarray
+                        ) -> np.ndarray:
+    """`np.quantile(np.repeat(distinct, counts), quantiles)` (the default `linear` method),
+    bit for bit, without materialising the values: numpy's virtual index `(n − 1)·q`, its
+    neighbours found in the cumulative counts, and numpy's `_lerp` (which interpolates from
+    the upper neighbour when γ ≥ 0.5). Tested against np.quantile."""
+    n = int(counts.sum())
+    virtual = (n - 1) * np.asarray(quantiles, dtype=np.float64)
+    previous = np.floor(virtual)
+    gamma = virtual - previous
+    lower = previous.astype(np.int64)
+    upper = lower + 1
+    last = virtual >= n - 1  # numpy takes the last value for both neighbours there
+    lower[last] = upper[last] = n - 1
+    ends = np.cumsum(counts)  # distinct[k] fills the sorted positions [ends[k − 1], ends[k])
+    below = distinct[np.searchsorted(ends, lower, side="right")]
+    above = distinct[np.searchsorted(ends, upper, side="right")]
+    step = above - below
+    return np.where(gamma >= 0.5, above - step * (1 - gamma), below + step * gamma)
 
 
 def _nearest(points: np.ndarray, values: np.ndarray) -> np.ndarray:

@@ -46,10 +46,17 @@ def has_clock_time(timestamps: pa.ListArray) -> bool:
     """False when the timestamps are evidently positions, not times: every step inside every
     user's sequence is exactly 1 (how loaders without time, e.g. S3-Rec, fill the column).
     Also False when no user has two interactions (no gap to measure)."""
+    steps, unit_steps = clock_steps(timestamps)
+    return steps > unit_steps
+
+
+def clock_steps(timestamps: pa.ListArray) -> tuple[int, int]:
+    """(steps between consecutive interactions of the same user, of which exactly 1): what
+    `has_clock_time` decides from, as sums over the users (a distributed job adds them up)."""
     offsets = timestamps.offsets.to_numpy().astype(np.int64)
     values = timestamps.values.to_numpy(zero_copy_only=False).astype(np.float64)
     values = values[offsets[0]:offsets[-1]]
     owner = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
     inside = owner[1:] == owner[:-1]  # step i joins values i and i+1 of the same user
     steps = np.diff(values)[inside]
-    return bool(len(steps)) and not bool(np.all(steps == 1.0))
+    return len(steps), int(np.count_nonzero(steps == 1.0))

@@ -33,11 +33,10 @@ driver applies θ and builds the next plan. The result equals `unids.mine_patter
 (patterns, supports, entropies, θ, H1).
 
 Not everything can run in the Rust core here: `_core` has no entry point that counts the
-extensions of a given pattern set, nor one that segments with given single-item costs (its
-miners and its DP count their own input, which is one batch of one partition here). The
-per-level counting and the DP segmentation therefore run in NumPy on each Arrow batch
-(`unids.mining.partial`, `unids.mining.segmentation`); entropy and greedy segmentation call
-`unids._core` directly.
+extensions of a given pattern set (its miners count their own input, which is one batch of
+one partition here), so the per-level counting runs in NumPy on each Arrow batch
+(`unids.mining.partial`). Entropy and segmentation call `unids._core` directly; the DP gets
+the whole training part's single-item costs (`item_costs=`), not the batch's.
 """
 
 from __future__ import annotations
@@ -640,10 +639,9 @@ def segment_spark(
     """Every user's training sequence cut into patterns, as `unids.segment(items, patterns,
     method=…)` on the whole training part: the user, `items`, `segment_lengths`.
 
-    `greedy` runs `unids._core.segment` on each batch. `dp` prices single items with the
-    unigram counts of the whole training part (one more job counts them); `_core.segment`
-    would count the batch instead, so the DP runs in NumPy (`unids.mining.segmentation`):
-    exact, but a few µs per interaction instead of tens of ns.
+    Both run `unids._core.segment` on each batch; `dp` prices single items with the unigram
+    counts of the whole training part (one more job counts them), passed to the core as
+    `item_costs` (counted on the batch, they would segment differently).
     """
     if method not in ("dp", "greedy"):
         raise ValueError(f"method must be 'dp' or 'greedy', got {method!r}")
@@ -779,14 +777,21 @@ def mine_patterns_spark(
     previous level's patterns followed by an item: the most rows a level can shuffle, however
     the data is partitioned; level 1: the interactions).
     """
-    sql = require_pyspark()
-    functions, storage = sql.functions, require_pyspark_storage()
     driver = PartialMiner(miner=miner, theta=theta, theta_scale=theta_scale,
                           min_support=min_support, max_len=max_len, increment=increment)
-    spark = df.spark if isinstance(df, ParquetLog) else df.sparkSession
     chunks = _chunks(df, _Layout(columns, holdout, partitions, presorted))
+    return mine_chunks(chunks, driver, on_level=on_level, stats=stats)
+
+
+def mine_chunks(chunks: DataFrame, driver: PartialMiner, *,
+                on_level: Callable[[int], None] | None = None,
+                stats: list[dict[str, int]] | None = None) -> tuple[pa.Table, int]:
+    """Algorithm 1 (or the window miner: `driver` says) over a DataFrame of training
+    sequences as chunks (`CHUNK_FIELDS`), level by level; see `mine_patterns_spark`."""
+    functions, storage = require_pyspark().functions, require_pyspark_storage()
+    min_support = driver.min_support
     chunks = chunks.persist(storage.MEMORY_AND_DISK)
-    context = spark.sparkContext
+    context = chunks.sparkSession.sparkContext
 
     def record(rows: Accumulator[int], collected: int, occurrences: int) -> None:
         if stats is not None:

@@ -41,8 +41,9 @@ from unids.data.features import (
     float_values,
     item_domains,
     user_attribute_columns,
+    value_counts,
 )
-from unids.data.time import GAP_BUCKETS, gap_bucket, gap_bucket_labels, has_clock_time
+from unids.data.time import GAP_BUCKETS, clock_steps, gap_bucket, gap_bucket_labels
 from unids.errors import UserError
 from unids.formats.vocabulary import CONTROL_LABELS, Namespace, Vocabulary
 
@@ -85,13 +86,60 @@ class Offer:
         }[source]
 
 
+@dataclass(frozen=True)
+class TrainStats:
+    """The sums over a training part that fit the token sources (and the DP's item costs).
+    Each is a sum over users, so a distributed job computes them per batch and `merge`s them;
+    `survey_stats` then decides exactly as on the whole part."""
+
+    item_counts: np.ndarray  # (n_items + 1,) int64: training interactions per item id
+    behavior_values: dict[str, tuple[np.ndarray, np.ndarray]]  # → (distinct ascending, counts)
+    steps: int  # consecutive interactions of one user (`unids.data.time.clock_steps`)
+    unit_steps: int  # of which exactly 1 apart
+
+    @classmethod
+    def of(cls, train: TrainPart, behaviors: tuple[str, ...], n_items: int) -> TrainStats:
+        item_values, _ = _flat_items(train)
+        steps, unit_steps = clock_steps(train.timestamps)
+        return cls(item_counts=np.bincount(item_values, minlength=n_items + 1).astype(np.int64),
+                   behavior_values={name: value_counts(float_values(train.behaviors[name]))
+                                    for name in behaviors},
+                   steps=steps, unit_steps=unit_steps)
+
+    def merge(self, other: TrainStats) -> TrainStats:
+        values = {}
+        for name, (distinct, counts) in self.behavior_values.items():
+            both = np.concatenate([distinct, other.behavior_values[name][0]])
+            merged, where = np.unique(both, return_inverse=True)
+            weights = np.concatenate([counts, other.behavior_values[name][1]])
+            values[name] = (merged, np.bincount(where, weights=weights,
+                                                minlength=len(merged)).astype(np.int64))
+        return TrainStats(item_counts=self.item_counts + other.item_counts,
+                          behavior_values=values, steps=self.steps + other.steps,
+                          unit_steps=self.unit_steps + other.unit_steps)
+
+    @property
+    def clock_time(self) -> bool:
+        """`unids.data.time.has_clock_time` of the whole part."""
+        return self.steps > self.unit_steps
+
+
 def survey(dataset: Dataset, train: TrainPart, *, behavior: str | None = None,
            user_attribute: str | None = None, domain_column: str | None = None) -> Offer:
     """What `dataset` can provide (see the module docstring for the defaults)."""
+    return survey_stats(dataset, TrainStats.of(train, dataset.behaviors, dataset.n_items),
+                        behavior=behavior, user_attribute=user_attribute,
+                        domain_column=domain_column)
+
+
+def survey_stats(dataset: Dataset, stats: TrainStats, *, behavior: str | None = None,
+                 user_attribute: str | None = None, domain_column: str | None = None) -> Offer:
+    """`survey` from the training part's sums (`dataset` needs only its side tables and
+    manifest here, not its sequences)."""
     notes: list[str] = []
     scales: dict[str, BehaviorScale] = {}
     for name in dataset.behaviors:
-        scale = BehaviorScale.fit(float_values(train.behaviors[name]))
+        scale = BehaviorScale.fit_counts(*stats.behavior_values[name])
         if scale is None:
             notes.append(f"behaviour {name!r} has no value in training: no tokens for it")
         else:
@@ -122,18 +170,14 @@ def survey(dataset: Dataset, train: TrainPart, *, behavior: str | None = None,
     column = find_domain_column(dataset.items, domain_column)
     domains = counts = None
     if column is not None:
-        item_values, _ = _flat_items(train)
-        seen = np.zeros(dataset.n_items, dtype=bool)
-        seen[item_values[item_values > 0] - 1] = True
-        domains = item_domains(dataset.items, column, restrict_to=seen)
-        per_item = np.bincount(item_values, minlength=dataset.n_items + 1)[1:]
+        per_item = stats.item_counts[1:]
+        domains = item_domains(dataset.items, column, restrict_to=per_item > 0)
         owner = np.repeat(np.arange(domains.n_items), np.diff(domains.offsets))
         counts = np.bincount(domains.indices, weights=per_item[owner],
                              minlength=len(domains.values)).astype(np.int64)
-    return Offer(behaviors=scales, primary_behavior=primary,
-                 clock_time=has_clock_time(train.timestamps), user_attributes=attributes,
-                 user_attribute=chosen, domains=domains, domain_counts=counts,
-                 notes=tuple(notes))
+    return Offer(behaviors=scales, primary_behavior=primary, clock_time=stats.clock_time,
+                 user_attributes=attributes, user_attribute=chosen, domains=domains,
+                 domain_counts=counts, notes=tuple(notes))
 
 
 def _flat_items(train: TrainPart) -> tuple[np.ndarray, np.ndarray]:
@@ -218,17 +262,19 @@ class Segments:
         return np.repeat(np.arange(len(self.lengths)), self.lengths)
 
 
-def segment_tokens(source: str, vocabulary: Vocabulary, offer: Offer, dataset: Dataset,
-                   train: TrainPart, segments: Segments) -> np.ndarray:
+def segment_tokens(source: str, vocabulary: Vocabulary, offer: Offer, train: TrainPart,
+                   segments: Segments, user_tokens: np.ndarray | None = None) -> np.ndarray:
     """One token T_i per segment from `source` (which `offer` must provide), or `control:sep`
-    for source "sep"."""
+    for source "sep". `user_tokens`: `user_token_table` of the user attribute (source
+    `user`)."""
     if source == "sep":
         return np.full(len(segments.lengths), vocabulary["control"].token("sep"), np.int32)
     if source == "gap":
         return _gap_tokens(vocabulary, train, segments)
     if source == "user":
-        assert offer.user_attribute is not None
-        return _user_tokens(vocabulary, dataset, train, offer.user_attribute, segments)
+        assert user_tokens is not None
+        user_ids = np.asarray(train.users, dtype=np.int64)  # internal ids, 1 … U
+        return user_tokens[user_ids[segments.user_row] - 1]
     if source == "behavior":
         assert offer.primary_behavior is not None
         return _behavior_tokens(vocabulary, offer.primary_behavior, train, segments)
@@ -250,17 +296,16 @@ def _gap_tokens(vocabulary: Vocabulary, train: TrainPart, segments: Segments) ->
     return tokens.astype(np.int32)
 
 
-def _user_tokens(vocabulary: Vocabulary, dataset: Dataset, train: TrainPart, attribute: str,
-                 segments: Segments) -> np.ndarray:
+def user_token_table(vocabulary: Vocabulary, users: pa.Table, attribute: str) -> np.ndarray:
+    """The `user` source's token of every user (int32, indexed by internal id − 1)."""
     space = vocabulary[f"user:{attribute}"]
-    users = dataset.users.sort_by("user")
+    users = users.sort_by("user")
     column = users[attribute].combine_chunks()
     if pa.types.is_dictionary(column.type):
         column = column.cast(column.type.value_type)
     index = pc.index_in(column, value_set=pa.array(space.meta["values"], column.type))
     per_user = space.start + index.fill_null(space.size - 1).to_numpy(zero_copy_only=False)
-    user_ids = np.asarray(train.users, dtype=np.int64)  # internal ids, 1 … U
-    return per_user[user_ids[segments.user_row] - 1].astype(np.int32)
+    return per_user.astype(np.int32)
 
 
 def _behavior_tokens(vocabulary: Vocabulary, behavior: str, train: TrainPart,

@@ -39,21 +39,25 @@ import numpy as np
 import pyarrow as pa
 
 import unids
-from unids.data.dataset import Dataset
+from unids.data.dataset import Dataset, TrainPart
 from unids.errors import UserError
 from unids.formats.pt import as_list_array, flat_parts, to_pattern_tokens
 from unids.formats.sources import (
     FALLBACK_ORDER,
     SOURCES,
+    Offer,
     Segments,
+    TrainStats,
     build_vocabulary,
     float_values,
     item_behavior_tokens,
     segment_tokens,
-    survey,
+    survey_stats,
+    user_token_table,
 )
 from unids.formats.vocabulary import CONTROL_LABELS, Namespace, Vocabulary
 from unids.io import write_json, write_parquet
+from unids.mining.segmentation import item_costs, segment_batch
 
 Stage = Literal["recall", "coarse", "fine"]
 STAGES: tuple[Stage, ...] = ("recall", "coarse", "fine")
@@ -194,19 +198,70 @@ def format_dataset(dataset: Dataset, stage: Stage, *, theta_scale: float | None 
                    **options: Any) -> FormatResult:
     """Mine, segment and format `dataset`'s training part for `stage` (see FormatConfig for
     the options). A source the dataset cannot provide falls back, with a note, to the next of
-    FALLBACK_ORDER it can, and finally to a plain separator token (`sep`)."""
+    FALLBACK_ORDER it can, and finally to a plain separator token (`sep`).
+
+    In memory; `unids.distributed.spark_format.format_dataset_spark` gives the same result
+    with the users spread over Spark tasks. Both are `plan_format` on sums over the training
+    part, then `format_part` on the users."""
     given = FormatConfig(stage=stage, theta_scale=theta_scale, source=source,
                          interleave=interleave, **options)
     config = given.resolved()
     start = time.perf_counter()
     train = dataset.train()
+    stats = TrainStats.of(train, dataset.behaviors, dataset.n_items)
+    patterns = mine_stage_patterns(config, train.items)
+    plan = plan_format(dataset, stats, given, patterns)
+    lengths = unids.segment(train.items, patterns, method=config.method, threads=config.threads)
+    pt = format_part(plan, train, lengths)
+    manifest = format_manifest(plan, dataset, pt, seconds=time.perf_counter() - start)
+    return FormatResult(pt=pt, vocabulary=plan.vocabulary, patterns=patterns, manifest=manifest)
+
+
+@dataclass
+class FormatPlan:
+    """Everything that formatting a batch of users needs besides the batch, fitted on the whole
+    training part: the resolved config, the patterns, the vocabulary and the token sources'
+    state. `format_part` of any split of the users, concatenated, is the whole part formatted
+    at once. Picklable: a Spark job broadcasts it."""
+
+    given: FormatConfig
+    config: FormatConfig  # given.resolved()
+    patterns: pa.Table
+    vocabulary: Vocabulary
+    offer: Offer | None  # None: no special tokens
+    source: str | None  # the segment token source used
+    interleave: bool
+    user_tokens: np.ndarray | None  # the `user` source's token per internal user id − 1
+    # (distinct items, −log2 f/F) of the whole part: the DP's single-item costs for a batch
+    # (`unids.segment` on one batch would price items by the batch's own counts).
+    item_costs: tuple[np.ndarray, np.ndarray] | None
+    notes: list[str]
+
+
+def mine_stage_patterns(config: FormatConfig, items: pa.ListArray) -> pa.Table:
+    """The patterns of a resolved config's miner on the training sequences `items`."""
+    if config.miner == "window":
+        return unids.window_patterns(items, alpha=config.max_len, beta=config.min_support,
+                                     threads=config.threads)
+    return unids.mine_patterns(items, theta=config.theta,
+                               theta_scale=float(config.theta_scale or 1.0),
+                               min_support=config.min_support, max_len=config.max_len,
+                               threads=config.threads)
+
+
+def plan_format(dataset: Dataset, stats: TrainStats, given: FormatConfig, patterns: pa.Table,
+                *, batch_costs: bool = False) -> FormatPlan:
+    """The plan of `given` from the training part's sums and its patterns. `dataset` needs its
+    side tables and manifest only. `batch_costs`: also price single items for `format_part`
+    on batches (the DP)."""
+    config = given.resolved()
     notes = given.ignored()
-    offer = None
-    used = None
+    offer = used = user_tokens = None
     interleave_on = False
     if config.special_tokens:
-        offer = survey(dataset, train, behavior=config.behavior,
-                       user_attribute=config.user_attribute, domain_column=config.domain_column)
+        offer = survey_stats(dataset, stats, behavior=config.behavior,
+                             user_attribute=config.user_attribute,
+                             domain_column=config.domain_column)
         notes += offer.notes
         vocabulary = build_vocabulary(dataset, offer)
         used = _pick_source(str(config.source), offer, notes)
@@ -214,46 +269,64 @@ def format_dataset(dataset: Dataset, stage: Stage, *, theta_scale: float | None 
         if interleave_on and offer.primary_behavior is None:
             interleave_on = False
             notes.append("item-behaviour interleaving is off: the dataset has no behaviour")
+        if used == "user":
+            assert offer.user_attribute is not None
+            user_tokens = user_token_table(vocabulary, dataset.users, offer.user_attribute)
     else:
         vocabulary = plain_vocabulary(dataset.n_items)
+    costs = None
+    if batch_costs and config.method == "dp":
+        items = np.flatnonzero(stats.item_counts)
+        costs = (items, item_costs(items, stats.item_counts[items]))
+    return FormatPlan(given=given, config=config, patterns=patterns, vocabulary=vocabulary,
+                      offer=offer, source=used, interleave=interleave_on,
+                      user_tokens=user_tokens, item_costs=costs, notes=notes)
 
-    if config.miner == "window":
-        patterns = unids.window_patterns(train.items, alpha=config.max_len,
-                                         beta=config.min_support, threads=config.threads)
-    else:
-        patterns = unids.mine_patterns(train.items, theta=config.theta,
-                                       theta_scale=float(config.theta_scale or 1.0),
-                                       min_support=config.min_support, max_len=config.max_len,
-                                       threads=config.threads)
-    meta = {k.decode(): v.decode() for k, v in (patterns.schema.metadata or {}).items()}
-    lengths = unids.segment(train.items, patterns, method=config.method, threads=config.threads)
+
+def format_part(plan: FormatPlan, train: TrainPart, lengths: pa.ListArray | None = None
+                ) -> pa.Table:
+    """PT rows (user, tokens, segment_lengths) of some users' training part. `lengths`: their
+    segmentation, if already done (else segmented here with the plan's whole-part costs)."""
+    config = plan.config
+    if lengths is None:
+        lengths = segment_batch(train.items, plan.patterns, str(config.method), plan.item_costs,
+                                threads=config.threads)
     lengths = lengths.cast(pa.list_(pa.int32()))
-    segments = Segments.of(lengths)
-    if offer is not None:
-        assert used is not None
-        special = segment_tokens(used, vocabulary, offer, dataset, train, segments)
+    if plan.offer is not None:
+        assert plan.source is not None
+        segments = Segments.of(lengths)
+        special = segment_tokens(plan.source, plan.vocabulary, plan.offer, train, segments,
+                                 plan.user_tokens)
         behavior_tokens = None
-        if interleave_on:
-            assert offer.primary_behavior is not None
+        if plan.interleave:
+            assert plan.offer.primary_behavior is not None
             behavior_tokens = item_behavior_tokens(
-                vocabulary, offer.primary_behavior,
-                float_values(train.behaviors[offer.primary_behavior]))
+                plan.vocabulary, plan.offer.primary_behavior,
+                float_values(train.behaviors[plan.offer.primary_behavior]))
         tokens = to_pattern_tokens(train.items, lengths, special, behavior_tokens)
     else:  # plain items: the segmentation lives in `segment_lengths` only
         values, offsets = flat_parts(as_list_array(train.items))
         tokens = pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)),
                                           pa.array(values.astype(np.int32), pa.int32()))
-    pt = pa.table({"user": pa.array(train.users), "tokens": tokens, "segment_lengths": lengths})
+    return pa.table({"user": pa.array(train.users), "tokens": tokens,
+                     "segment_lengths": lengths})
 
-    n_items = int(segments.lengths.sum())
-    in_patterns = int(segments.lengths[segments.lengths >= 2].sum())
-    manifest = {
+
+def format_manifest(plan: FormatPlan, dataset: Dataset, pt: pa.Table, *, seconds: float
+                    ) -> dict[str, Any]:
+    """The manifest of a stage's PT table `pt` (all users) made with `plan`."""
+    config, given, offer, used = plan.config, plan.given, plan.offer, plan.source
+    meta = {k.decode(): v.decode() for k, v in (plan.patterns.schema.metadata or {}).items()}
+    lengths = pt["segment_lengths"].combine_chunks().flatten().to_numpy(zero_copy_only=False)
+    n_items = int(lengths.sum())
+    in_patterns = int(lengths[lengths >= 2].sum())
+    return {
         "stage": config.stage,
         "dataset": {"name": dataset.name, "counts": dataset.manifest.get("counts")},
         "part": "train (all but the last 2 interactions of every user)",
         "special_tokens": config.special_tokens,
         "source": {"requested": config.source, "used": used},
-        "interleave": interleave_on,
+        "interleave": plan.interleave,
         "behavior": offer.primary_behavior if offer else None,
         "user_attribute": offer.user_attribute if offer and used == "user" else None,
         "domain_column": offer.domains.column if offer and used == "domain" and offer.domains
@@ -268,20 +341,19 @@ def format_dataset(dataset: Dataset, stage: Stage, *, theta_scale: float | None 
                    "max_len": config.max_len, "increment": meta.get("increment"),
                    "method": config.method},
         "counts": {
-            "users": len(train.users),
+            "users": pt.num_rows,
             "interactions": n_items,
-            "patterns": patterns.num_rows,
-            "segments": len(segments.lengths),
-            "tokens": len(tokens.values),
+            "patterns": plan.patterns.num_rows,
+            "segments": len(lengths),
+            "tokens": len(pt["tokens"].combine_chunks().values),
             "share_in_patterns": in_patterns / n_items if n_items else 0.0,
-            "vocabulary": vocabulary.size,
+            "vocabulary": plan.vocabulary.size,
         },
         "config": asdict(config),
-        "notes": notes,
+        "notes": plan.notes,
         "created_by": f"unids {unids.__version__}",
-        "seconds": round(time.perf_counter() - start, 3),
+        "seconds": round(seconds, 3),
     }
-    return FormatResult(pt=pt, vocabulary=vocabulary, patterns=patterns, manifest=manifest)
 
 
 def plain_vocabulary(n_items: int) -> Vocabulary:

@@ -3,12 +3,13 @@ single-item costs of a larger input — what a streamed or distributed job needs
 
 `unids.segment(method="dp")` prices a single item at `−log2(f_i / F)` counted over the
 sequences it is given. Applied to one batch (one Spark partition, one streamed chunk) that
-would count the batch, not the whole input, and segment differently. `segment_dp` takes the
-global counts instead and runs the same DP — the single item first, then the matching patterns
-by increasing length, a candidate replacing only on a strictly smaller cost — in NumPy, all the
-sequences of a batch in lockstep, so the segment lengths equal `unids.segment` on the whole
-input exactly (tests/test_streaming.py). It is slower than the Rust DP (a few µs per
-interaction instead of tens of ns).
+would count the batch, not the whole input, and segment differently. `segment_batch` passes
+the whole input's costs to the core instead (`_core.segment(..., item_costs=(items, costs))`),
+so the segment lengths equal `unids.segment` on the whole input exactly, at the core's speed.
+`segment_dp` is its plain reference: the same DP — the single item first, then the matching
+patterns by increasing length, a candidate replacing only on a strictly smaller cost — in
+NumPy, all the sequences of a batch in lockstep (tests/test_streaming.py: hypothesis parity
+with the core and with `unids.segment` of the whole input).
 
     items, costs = unigram_costs(b.items for b in stream_sequences("log.parquet", holdout=2))
     for batch in stream_sequences("log.parquet", holdout=2):
@@ -46,16 +47,16 @@ def unigram_costs(batches: Iterable[pa.ListArray]) -> tuple[np.ndarray, np.ndarr
 def segment_batch(sequences: pa.ListArray, patterns: pa.Table, method: str,
                   costs: tuple[np.ndarray, np.ndarray] | None, *, threads: int | None = None
                   ) -> pa.ListArray:
-    """Segment lengths of one batch as `unids.segment(method=…)` of the whole input: `greedy`
-    needs no counts and runs in the core; `dp` runs `segment_dp` with `costs` (`unigram_costs`
-    of the whole input)."""
+    """Segment lengths of one batch as `unids.segment(method=…)` of the whole input, in the
+    core: `greedy` needs no counts; `dp` prices single items with `costs` (`unigram_costs` of
+    the whole input) instead of the batch's own counts. `segment_dp` is the NumPy reference."""
     if method == "greedy":
         return _core.segment(sequences, patterns, method="greedy", threads=threads)
     if method != "dp":
         raise ValueError(f"method must be 'dp' or 'greedy', got {method!r}")
     if costs is None:
         raise ValueError("dp needs the unigram costs of the whole input")
-    return segment_dp(sequences, patterns, *costs)
+    return _core.segment(sequences, patterns, method="dp", threads=threads, item_costs=costs)
 
 
 class _Trie:

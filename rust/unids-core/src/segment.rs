@@ -30,6 +30,23 @@ pub fn segment(seqs: &[&[u32]], patterns: &PatternTable, method: SegmentMethod) 
         SegmentMethod::Dp => Segmenter::Dp { trie: &trie, item_cost: ItemCosts::new(seqs) },
         SegmentMethod::Greedy => Segmenter::Greedy { trie: &trie },
     };
+    run(seqs, &segmenter)
+}
+
+/// `segment` by the DP with the single-item costs given instead of counted on `seqs`:
+/// `costs[k]` prices item `items[k]` (items distinct, in any order). With the whole input's
+/// `−log2(f_i / F)` this segments one batch exactly as `segment` segments the whole input,
+/// which is what a stream or a Spark task needs. Every item of `seqs` must have a cost.
+pub fn segment_priced(seqs: &[&[u32]], patterns: &PatternTable, items: &[u32], costs: &[f64]) -> Result<Segmentation> {
+    let trie = PatternTrie::new(patterns, SegmentMethod::Dp)?;
+    let item_cost = ItemCosts::given(items, costs)?;
+    if let Some(&item) = seqs.iter().flat_map(|s| s.iter()).find(|&&item| item_cost.index.dense(item).is_none()) {
+        return Err(Error::InvalidParameter { name: "item_costs", reason: format!("item {item} has no cost") });
+    }
+    run(seqs, &Segmenter::Dp { trie: &trie, item_cost })
+}
+
+fn run(seqs: &[&[u32]], segmenter: &Segmenter<'_>) -> Result<Segmentation> {
     // Blocks of sequences, each producing its lengths back to back, then joined in order.
     const SEQUENCES_PER_TASK: usize = 64;
     let blocks: Vec<(Vec<u32>, Vec<usize>)> = seqs
@@ -143,6 +160,25 @@ impl ItemCosts {
         let total: u64 = counts.iter().sum();
         let cost = counts.iter().map(|&f| -(f as f64 / total as f64).log2()).collect();
         Self { index, cost }
+    }
+
+    fn given(items: &[u32], costs: &[f64]) -> Result<Self> {
+        let invalid = |reason: String| Error::InvalidParameter { name: "item_costs", reason };
+        if items.len() != costs.len() {
+            return Err(invalid(format!("{} items but {} costs", items.len(), costs.len())));
+        }
+        if let Some(k) = costs.iter().position(|c| c.is_nan()) {
+            return Err(invalid(format!("the cost of item {} is NaN", items[k])));
+        }
+        let index = ItemIndex::new(&[items]);
+        if index.len() != items.len() {
+            return Err(invalid("an item is listed twice".to_string()));
+        }
+        let mut cost = vec![0.0; items.len()];
+        for (&item, &c) in items.iter().zip(costs) {
+            cost[index.dense(item).expect("indexed above") as usize] = c;
+        }
+        Ok(Self { index, cost })
     }
 
     /// The cost of an item of the indexed sequences.
@@ -298,6 +334,37 @@ mod tests {
         let seqs: &[&[u32]] = &[&[7, 8]];
         let seg = segment(seqs, &table(&[(&[7], 0.25), (&[7, 8], 1.5)]), SegmentMethod::Dp).unwrap();
         assert_eq!(lists(&seg), vec![vec![1, 1]]); // 0.25 + 1 < 1.5
+    }
+
+    #[test]
+    fn given_costs_of_the_whole_input_segment_a_batch_as_the_whole() {
+        let seqs: &[&[u32]] = &[&[1, 2, 3], &[1, 2, 9, 9, 3], &[4, 5], &[9, 1, 2]];
+        let rows: &[(&[u32], f64)] = &[(&[1, 2], 3.0), (&[9, 9], 4.5), (&[2, 3], 2.0)];
+        // −log2(f / F) of the whole input, items listed out of order.
+        let counts = [(9u32, 3.0), (1, 3.0), (2, 3.0), (3, 2.0), (4, 1.0), (5, 1.0)];
+        let (items, costs): (Vec<u32>, Vec<f64>) = counts.iter().map(|&(i, f)| (i, -(f / 13.0f64).log2())).unzip();
+        let whole = lists(&segment(seqs, &table(rows), SegmentMethod::Dp).unwrap());
+        for (start, batch) in [(0, &seqs[..2]), (2, &seqs[2..])] {
+            let got = segment_priced(batch, &table(rows), &items, &costs).unwrap();
+            assert_eq!(lists(&got), whole[start..start + batch.len()].to_vec());
+        }
+        // Counted on the batch [4, 5] alone, items cost 1 bit each and beat the pattern; the
+        // whole input's costs (3.7 bits each) do not.
+        let pair: &[(&[u32], f64)] = &[(&[4, 5], 3.0)];
+        assert_eq!(lists(&segment(&seqs[2..3], &table(pair), SegmentMethod::Dp).unwrap()), vec![vec![1, 1]]);
+        assert_eq!(lists(&segment_priced(&seqs[2..3], &table(pair), &items, &costs).unwrap()), vec![vec![2]]);
+    }
+
+    #[test]
+    fn given_costs_are_checked() {
+        let rows: &[(&[u32], f64)] = &[(&[1, 2], 1.0)];
+        let err = |items: &[u32], costs: &[f64]| {
+            segment_priced(&[&[1, 2]], &table(rows), items, costs).unwrap_err().to_string()
+        };
+        assert!(err(&[1], &[1.0]).contains("item 2 has no cost"));
+        assert!(err(&[1, 2, 1], &[1.0, 1.0, 1.0]).contains("twice"));
+        assert!(err(&[1, 2], &[1.0]).contains("2 items but 1 costs"));
+        assert!(err(&[1, 2], &[1.0, f64::NAN]).contains("NaN"));
     }
 
     #[test]

@@ -215,22 +215,63 @@ fn extract_pattern_table(patterns: &Bound<'_, PyAny>) -> Result<PatternTable, Bi
 }
 
 /// Segment lengths per sequence (`list<int32>`), minimising total entropy (`"dp"`) or by
-/// greedy longest match (`"greedy"`).
+/// greedy longest match (`"greedy"`). `item_costs=(items, costs)`: the DP's single-item costs,
+/// given instead of counted on `sequences` (a batch segmented as its whole input).
 #[pyfunction]
-#[pyo3(signature = (sequences, patterns, *, method = "dp", threads = None))]
+#[pyo3(signature = (sequences, patterns, *, method = "dp", threads = None, item_costs = None))]
 fn segment<'py>(
     sequences: &Bound<'py, PyAny>,
     patterns: &Bound<'py, PyAny>,
     method: &str,
     threads: Option<usize>,
+    item_costs: Option<(Bound<'py, PyAny>, Bound<'py, PyAny>)>,
 ) -> Result<Bound<'py, PyAny>, BindError> {
     let method = parse_method(method)?;
     let py = sequences.py();
     let table = extract_pattern_table(patterns)?;
+    let priced = match item_costs {
+        None => None,
+        Some(_) if method != SegmentMethod::Dp => {
+            return Err(unids_core::Error::InvalidParameter {
+                name: "item_costs",
+                reason: "only the dp method prices single items".into(),
+            }
+            .into())
+        }
+        Some((items, costs)) => Some((extract_item_ids(&items)?, extract_f64(&costs)?)),
+    };
     let sequences = extract_sequences(sequences)?;
     let slices = sequences.slices();
-    let segmentation = py.detach(|| with_threads(threads, || seg::segment(&slices, &table, method)))??;
+    let segmentation = py.detach(|| {
+        with_threads(threads, || match &priced {
+            None => seg::segment(&slices, &table, method),
+            Some((items, costs)) => seg::segment_priced(&slices, &table, items, costs),
+        })
+    })??;
     Ok(list_array(py, segmentation.offsets, segmentation.lengths)?)
+}
+
+/// Item ids from any integer sequence or array, checked to fit the core's u32.
+fn extract_item_ids(obj: &Bound<'_, PyAny>) -> Result<Vec<u32>, BindError> {
+    let array = obj.py().import("numpy")?.call_method1("asarray", (obj, "int64"))?.call_method0("ravel")?;
+    let values = array.cast_into::<PyArray1<i64>>().map_err(PyErr::from)?.readonly().as_array().to_vec();
+    values
+        .into_iter()
+        .map(|v| {
+            u32::try_from(v).map_err(|_| {
+                unids_core::Error::InvalidParameter {
+                    name: "item_costs",
+                    reason: format!("item id {v} is not in 0 … 2^32 − 1"),
+                }
+                .into()
+            })
+        })
+        .collect()
+}
+
+fn extract_f64(obj: &Bound<'_, PyAny>) -> Result<Vec<f64>, BindError> {
+    let array = obj.py().import("numpy")?.call_method1("asarray", (obj, "float64"))?.call_method0("ravel")?;
+    Ok(array.cast_into::<PyArray1<f64>>().map_err(PyErr::from)?.readonly().as_array().to_vec())
 }
 
 /// The address of each sequence's first item as the core sees it: lets tests prove that Arrow
