@@ -5,6 +5,7 @@ one-at-a-time decoding, learning planted patterns, and resume."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -349,6 +350,29 @@ def check_generated(generated: Generated, sources: Ragged, vocabulary: Vocabular
         seen.add(key)
     assert generated.representations.shape == (len(generated.users), TINY.dim)
     assert generated.representations.dtype == np.float32
+
+
+@pytest.mark.parametrize("heads", [1, 2])
+def test_decode_step_equals_the_full_decoder(heads: int) -> None:
+    """The cached one-position step gives the logits of rerunning the decoder over the whole
+    prefix (`decode`), position by position, with padded memory rows of different lengths."""
+    torch.manual_seed(heads)
+    config = replace(TINY, heads=heads)
+    model = Regenerator(40, config, bos=38, eos=39).eval()
+    source = torch.randint(1, 38, (5, 9))
+    source[1, 4:] = 0  # padding
+    source[3, 1:] = 0
+    memory, padding = model.encode(source)
+    memory = model.project(memory)[:, 1]  # one of the K memories
+    inputs = torch.cat([torch.full((5, 1), 38), torch.randint(1, 38, (5, 6))], dim=1)
+    cache = model.start_decoding(memory, padding)
+    with torch.inference_mode():
+        for t in range(inputs.shape[1]):
+            step = model.decode_step(cache, inputs[:, t])
+            full = model.decode(inputs[:, : t + 1], memory, padding)[:, -1]
+            torch.testing.assert_close(step, full, atol=1e-5, rtol=1e-5)
+    with pytest.raises(RuntimeError, match="eval"):
+        model.train().decode_step(model.start_decoding(memory, padding), inputs[:, 0])
 
 
 def test_batched_decoding_equals_one_at_a_time(planted: tuple[Dataset, FormatResult],

@@ -19,7 +19,10 @@ Identical segments of one user (from different memories) are kept once, with the
 memory. The free/restricted draw of every (user, memory, step) is made up front from `seed`,
 so the result does not depend on the batch size: `generate` (all users × all memories of a
 batch at once) and `generate_one_at_a_time` (one user and one memory at a time, as DR4SR's
-public code decodes) give the same segments — a test checks it.
+public code decodes) give the same segments — a test checks it. `generate` feeds one position
+per step with the decoder's keys and values cached (`Regenerator.decode_step`: the memory's
+cross-attention keys and values once per batch); the one-at-a-time reference reruns the whole
+decoder over the prefix at every step, as DR4SR's code does.
 
 Output: `Generated.segments` (user int32, memory int32, tokens list<int32>, items list<int32>;
 tokens without eos), and the per-user encoder representation (the mean of m over the source,
@@ -188,16 +191,25 @@ def _source_items(source: torch.Tensor, rules: _Rules) -> torch.Tensor:
 
 def _decode(model: Regenerator, memory: torch.Tensor, padding: torch.Tensor,
             source_items: torch.Tensor, free: torch.Tensor, rules: _Rules, steps: int,
-            config: GenerationConfig) -> torch.Tensor:
+            config: GenerationConfig, *, cached: bool = True) -> torch.Tensor:
     """Greedy decoding of R rows at once: memory (R, S, d), padding (R, S), source_items (R, V),
-    free (R, T) → (R, T) tokens up to the closing T or eos, 0 after it."""
+    free (R, T) → (R, T) tokens up to the closing T or eos, 0 after it.
+
+    `cached`: one position per step (`Regenerator.decode_step`: the memory's cross-attention
+    keys and values computed once, the earlier positions' self-attention keys and values kept);
+    otherwise the whole decoder reruns over the prefix at every step (`Regenerator.decode`,
+    the reference, as DR4SR's code decodes)."""
     rows = memory.shape[0]
     inputs = torch.full((rows, 1), model.bos, dtype=torch.long, device=memory.device)
     out = torch.zeros(rows, steps, dtype=torch.long, device=memory.device)
     done = torch.zeros(rows, dtype=torch.bool, device=memory.device)
     emitted = torch.zeros_like(source_items)
+    cache = model.start_decoding(memory, padding) if cached else None
     for step in range(steps):
-        logits = model.decode(inputs, memory, padding)[:, -1].float()  # (R, V)
+        if cache is not None:
+            logits = model.decode_step(cache, inputs[:, -1]).float()  # (R, V)
+        else:
+            logits = model.decode(inputs, memory, padding)[:, -1].float()
         allowed = _allowed(rules, step, source_items, free[:, step], emitted, config)
         token = logits.masked_fill(~allowed, -torch.inf).argmax(-1)  # (R,)
         token = token.masked_fill(done, 0)
@@ -275,7 +287,7 @@ def generate_one_at_a_time(model: Regenerator, users: np.ndarray, sources: Ragge
         items = _source_items(source, rules)
         for m in range(k):
             tokens = _decode(model, memories[:, m], padding, items, free[u, m : m + 1].to(device),
-                             rules, steps, config)
+                             rules, steps, config, cached=False)
             out[u, m] = tokens[0].cpu().numpy()
     model.train(was_training)
     return _collect(out, users, nonempty, representations, rules.eos, vocabulary, config,

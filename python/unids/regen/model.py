@@ -205,6 +205,74 @@ class Regenerator(nn.Module):
                               memory_key_padding_mask=padding)  # (B, T, d)
         return hidden @ self.token_embedding.weight.t()
 
+    # -- incremental decoding (generation) ----------------------------------------------------
+
+    def start_decoding(self, memory: torch.Tensor, padding: torch.Tensor) -> DecoderCache:
+        """The cache for `decode_step`: every layer's cross-attention keys and values of
+        `memory` (R, S, d), computed once instead of at every step, and room for the
+        self-attention keys and values of the tokens decoded so far."""
+        layers = []
+        for layer in self.decoder.layers:
+            attention = layer.multihead_attn
+            d = attention.embed_dim
+            weight, bias = attention.in_proj_weight, attention.in_proj_bias
+            keys = F.linear(memory, weight[d : 2 * d], bias[d : 2 * d])
+            values = F.linear(memory, weight[2 * d :], bias[2 * d :])
+            layers.append((self._heads(keys, attention.num_heads),
+                           self._heads(values, attention.num_heads)))
+        attend = ~padding[:, None, None, :]  # (R, 1, 1, S): True where a query may look
+        return DecoderCache(cross=layers, attend=attend, past=[None] * len(layers), length=0)
+
+    def decode_step(self, cache: DecoderCache, token: torch.Tensor) -> torch.Tensor:
+        """The next-token logits (R, V) after feeding `token` (R,) at position `cache.length`
+        (bos first): `decode(inputs, …)[:, -1]` of all tokens fed so far, up to float
+        rounding, at the cost of one position. Eval mode only (no dropout); updates `cache`."""
+        if self.training:
+            raise RuntimeError("decode_step is for generation: call model.eval() first")
+        position = torch.full_like(token, cache.length)
+        x = (self.token_embedding(token) + self.target_position(position)).unsqueeze(1)
+        for index, layer in enumerate(self.decoder.layers):
+            x = x + self._cached_self_attention(layer, layer.norm1(x), cache, index)
+            attention = layer.multihead_attn
+            d, heads = attention.embed_dim, attention.num_heads
+            query = F.linear(layer.norm2(x), attention.in_proj_weight[:d],
+                             attention.in_proj_bias[:d])
+            keys, values = cache.cross[index]
+            mixed = F.scaled_dot_product_attention(self._heads(query, heads), keys, values,
+                                                   attn_mask=cache.attend)
+            x = x + attention.out_proj(self._merge(mixed))
+            x = x + layer.linear2(layer.activation(layer.linear1(layer.norm3(x))))
+        cache.length += 1
+        hidden = self.decoder.norm(x)[:, 0]  # (R, d)
+        return hidden @ self.token_embedding.weight.t()
+
+    def _cached_self_attention(self, layer: nn.TransformerDecoderLayer, x: torch.Tensor,
+                               cache: DecoderCache, index: int) -> torch.Tensor:
+        attention = layer.self_attn
+        heads = attention.num_heads
+        query, key, value = F.linear(x, attention.in_proj_weight,
+                                     attention.in_proj_bias).chunk(3, dim=-1)
+        key, value = self._heads(key, heads), self._heads(value, heads)  # (R, h, 1, dh)
+        past = cache.past[index]
+        if past is not None:
+            key, value = torch.cat([past[0], key], dim=2), torch.cat([past[1], value], dim=2)
+        cache.past[index] = (key, value)
+        # The new position sees every earlier one and itself: no mask needed.
+        mixed = F.scaled_dot_product_attention(self._heads(query, heads), key, value)
+        return attention.out_proj(self._merge(mixed))
+
+    @staticmethod
+    def _heads(x: torch.Tensor, heads: int) -> torch.Tensor:
+        """(R, L, d) → (R, h, L, d / h)."""
+        r, length, d = x.shape
+        return x.view(r, length, heads, d // heads).transpose(1, 2)
+
+    @staticmethod
+    def _merge(x: torch.Tensor) -> torch.Tensor:
+        """(R, h, L, dh) → (R, L, h·dh)."""
+        r, heads, length, dh = x.shape
+        return x.transpose(1, 2).reshape(r, length, heads * dh)
+
     # -- training ---------------------------------------------------------------------------
 
     def forward(self, source: torch.Tensor, target: torch.Tensor,
@@ -265,6 +333,18 @@ class Regenerator(nn.Module):
 
     def extra_repr(self) -> str:
         return f"vocab_size={self.vocab_size}, bos={self.bos}, eos={self.eos}"
+
+
+@dataclass
+class DecoderCache:
+    """What `Regenerator.decode_step` keeps between steps: per decoder layer the memory's
+    cross-attention keys and values (R, h, S, dh) and the self-attention keys and values of
+    the positions fed so far (R, h, length, dh)."""
+
+    cross: list[tuple[torch.Tensor, torch.Tensor]]
+    attend: torch.Tensor  # (R, 1, 1, S) bool: the memory positions that are not padding
+    past: list[tuple[torch.Tensor, torch.Tensor] | None]
+    length: int
 
 
 def model_meta(model: Regenerator) -> dict[str, Any]:
