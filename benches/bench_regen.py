@@ -10,7 +10,9 @@ decodes) — the same model, in the same run.
   GenerationConfig). The one-at-a-time decoder runs on `--subset` users drawn with a seed
   (0 = all), and both decoders are timed on that subset too; the all-users time of the
   one-at-a-time decoder is then extrapolated (per user, from the subset) and labelled so.
-  The script asserts that both decoders give identical segments on the subset.
+  The script asserts that both decoders give identical segments on the subset. On the same
+  subset it also times the batched decoder without its key/value cache (`cached=False`: the
+  decoder reruns over the prefix at every step) and beam search of width 4.
 
     python benches/bench_regen.py                      # CPU here
     python benches/bench_regen.py --device cuda        # on a GPU (the card is named)
@@ -25,6 +27,7 @@ import math
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -33,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import REPO_ROOT, emit, floor_rows, fmt_s, markdown_table
 
 GOAL_S = 30.0  # all ML-1M users, K = 5, one H100
+BEAM = 4  # width of the beam-search row
 
 
 def _sync(device: object) -> None:
@@ -128,8 +132,19 @@ def main(data_dir: str, device: str, threads: int, steps: int, batch_size: int, 
     sub_single = generate_one_at_a_time(model, sub_users, sub_sources, vocabulary, generation)
     _sync(target)
     sub_single_s = time.perf_counter() - start
-    identical = sub_single.segments.equals(sub_batched.segments)
-    assert identical, "the batched and one-at-a-time decoders disagree"
+    start = time.perf_counter()
+    sub_uncached = generate(model, sub_users, sub_sources, vocabulary, generation, cached=False)
+    _sync(target)
+    sub_uncached_s = time.perf_counter() - start
+    beam = replace(generation, beam_size=BEAM)
+    start = time.perf_counter()
+    sub_beam = generate(model, sub_users, sub_sources, vocabulary, beam)
+    beam_segments = sub_beam.manifest["segments"]
+    _sync(target)
+    sub_beam_s = time.perf_counter() - start
+    identical = sub_single.segments.equals(sub_batched.segments) and \
+        sub_uncached.segments.equals(sub_batched.segments)
+    assert identical, "the batched, uncached and one-at-a-time decoders disagree"
     extrapolated = subset and n_sub < n_users
     single_all_s = sub_single_s * n_users / n_sub
     print(f"one at a time: {n_sub} users in {sub_single_s:.2f} s", flush=True)
@@ -148,6 +163,12 @@ def main(data_dir: str, device: str, threads: int, steps: int, batch_size: int, 
          f"{n_sub * memories / sub_batched_s:,.0f}", "1.0×"),
         ("one-at-a-time", f"subset of {n_sub} users (measured)", fmt_s(sub_single_s),
          f"{n_sub * memories / sub_single_s:,.0f}", f"{sub_single_s / sub_batched_s:,.1f}×"),
+        ("batched, no cache (the decoder reruns over the prefix each step)",
+         f"subset of {n_sub} users", fmt_s(sub_uncached_s),
+         f"{n_sub * memories / sub_uncached_s:,.0f}", f"{sub_uncached_s / sub_batched_s:,.1f}×"),
+        (f"batched, beam search of width {BEAM}", f"subset of {n_sub} users",
+         fmt_s(sub_beam_s), f"{n_sub * memories / sub_beam_s:,.0f}",
+         f"{sub_beam_s / sub_batched_s:,.1f}×"),
     ]
     on_h100 = target.type == "cuda" and "H100" in name
     body = (
@@ -161,8 +182,8 @@ def main(data_dir: str, device: str, threads: int, steps: int, batch_size: int, 
         f"{history[-1]['loss']:.3f}).\n\n"
         f"**Generation** (greedy, γ = 0.1, batch {generate_batch} users; sequences = users × "
         f"K decoded; {batched.manifest['segments']:,} distinct segments kept of "
-        f"{batched.manifest['decoded']:,}). The two decoders gave identical segments on the "
-        f"subset: {identical}.\n\n"
+        f"{batched.manifest['decoded']:,}). The batched (cached), batched uncached and "
+        f"one-at-a-time greedy decoders gave identical segments on the subset: {identical}.\n\n"
         + markdown_table(["decoder", "users", "time", "sequences/s", "vs batched"], rows)
         + "\n\n" + floor_rows([
             ("all ML-1M users × K = 5 regenerated in ≤ 30 s on one H100",
@@ -178,6 +199,8 @@ def main(data_dir: str, device: str, threads: int, steps: int, batch_size: int, 
           "users": n_users, "memories": memories, "batched_s": batched_s,
           "subset_users": n_sub, "subset_batched_s": sub_batched_s,
           "subset_one_at_a_time_s": sub_single_s, "one_at_a_time_all_s": single_all_s,
+          "subset_uncached_s": sub_uncached_s, "subset_beam_s": sub_beam_s, "beam": BEAM,
+          "subset_beam_segments": beam_segments,
           "one_at_a_time_extrapolated": bool(extrapolated), "identical": identical},
          quick)
 

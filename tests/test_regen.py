@@ -375,6 +375,81 @@ def test_decode_step_equals_the_full_decoder(heads: int) -> None:
         model.train().decode_step(model.start_decoding(memory, padding), inputs[:, 0])
 
 
+def reference_beam(model: Regenerator, memory: torch.Tensor, padding: torch.Tensor,
+                   items: torch.Tensor, free: torch.Tensor, rules: Any, steps: int,
+                   config: GenerationConfig) -> list[int]:
+    """Beam search of one row in plain Python: lists of hypotheses, the full decoder rerun on
+    every prefix, candidates sorted by score (stable), the best by score / length ** alpha."""
+    from unids.regen.generate import _allowed
+
+    beams: list[tuple[list[int], float, bool]] = [([], 0.0, False)]
+    for step in range(steps):
+        candidates = []
+        for tokens, score, closed in beams:
+            if closed:
+                candidates.append((tokens, score, True))
+                continue
+            logits = model.decode(torch.tensor([[model.bos, *tokens]]), memory, padding)[0, -1]
+            emitted = torch.zeros_like(items)
+            emitted[0, tokens] = True
+            allowed = _allowed(rules, step, items, free[:, step], emitted, config)[0]
+            logp = logits.float().masked_fill(~allowed, -math.inf).log_softmax(-1)
+            for token in allowed.nonzero()[:, 0].tolist():
+                candidates.append(([*tokens, token], score + float(logp[token]),
+                                   bool(rules.closes[token])))
+        candidates.sort(key=lambda c: -c[1])
+        beams = candidates[: config.beam_size]
+        if all(closed for _, _, closed in beams):
+            break
+    best = max(beams, key=lambda c: c[1] / max(len(c[0]), 1) ** config.length_alpha)
+    return best[0]
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1.0])
+def test_beam_search_equals_a_plain_reference(planted: tuple[Dataset, FormatResult],
+                                              alpha: float) -> None:
+    from unids.regen.generate import _beam_decode, _free_draws, _rules, _source_items
+
+    _, formatted = planted
+    vocabulary = formatted.vocabulary
+    torch.manual_seed(7)
+    model = Regenerator.for_vocabulary(vocabulary, TINY).eval()
+    users, sources = user_sources(formatted.pt.slice(0, 4), TINY.max_source_len)
+    config = GenerationConfig(beam_size=3, gamma=0.4, seed=1, length_alpha=alpha)
+    rules = _rules(vocabulary, model, sources, None, torch.device("cpu"))
+    free = _free_draws(len(users), TINY.memories, TINY.max_target_len, config)
+    with torch.inference_mode():
+        for u in range(len(users)):
+            row = sources.values[sources.offsets[u]: sources.offsets[u + 1]].astype(np.int64)
+            source = torch.from_numpy(row).unsqueeze(0)
+            memory, padding = model.encode(source)
+            memory = model.project(memory)[:, 1]
+            items = _source_items(source, rules)
+            got = _beam_decode(model, memory, padding, items, free[u, 1:2], rules,
+                               TINY.max_target_len, config)[0].tolist()
+            want = reference_beam(model, memory, padding, items, free[u, 1:2], rules,
+                                  TINY.max_target_len, config)
+            assert [t for t in got if t] == want
+
+
+def test_beam_generation_batched_equals_one_at_a_time(planted: tuple[Dataset, FormatResult]
+                                                      ) -> None:
+    _, formatted = planted
+    vocabulary = formatted.vocabulary
+    torch.manual_seed(3)
+    model = Regenerator.for_vocabulary(vocabulary, TINY)
+    users, sources = user_sources(formatted.pt.slice(0, 7), TINY.max_source_len)
+    config = GenerationConfig(gamma=0.3, batch_size=3, seed=2, beam_size=4)
+    batched = generate(model, users, sources, vocabulary, config)
+    single = generate_one_at_a_time(model, users, sources, vocabulary, config)
+    assert batched.segments.equals(single.segments)
+    assert batched.manifest["decoding"] == "beam 4"
+    check_generated(batched, sources, vocabulary, config, TINY.max_target_len)
+    greedy = generate(model, users, sources, vocabulary, replace(config, beam_size=1))
+    assert greedy.manifest["decoding"] == "greedy"
+    assert not greedy.segments.equals(batched.segments)  # the search changes something
+
+
 def test_batched_decoding_equals_one_at_a_time(planted: tuple[Dataset, FormatResult],
                                                tmp_path: Path) -> None:
     _, formatted = planted

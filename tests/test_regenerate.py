@@ -243,6 +243,15 @@ def test_a_given_regenerator_is_reused(regenerated: dict[str, Any], tmp_path: Pa
     after = StageDataset.load(tmp_path / "again" / "coarse")
     assert after.rows.equals(before.rows)  # same weights, same seed: the same segments
 
+    result = CliRunner().invoke(main, [
+        "regenerate", "--stage", "coarse", str(regenerated["root"] / "dataset"), "-o",
+        str(tmp_path / "beam"), "--regenerator", str(regenerated["out"]), "--quiet",
+        "--beam-size", "3"])
+    assert result.exit_code == 0, result.output
+    generated = read_generated(tmp_path / "beam" / "coarse" / "generated")
+    assert generated.manifest["decoding"] == "beam 3"
+    assert generated.manifest["config"]["beam_size"] == 3
+
 
 # --- assembly -------------------------------------------------------------------------------
 

@@ -23,7 +23,8 @@ TRAIN_KEYS = ("epochs", "batch_size", "lr", "weight_decay", "per_user", "mix_rat
 
 
 def _build(config_path: str | None, epochs: int | None, memories: int | None,
-           seed: int | None, mix_ratio: float | None, device: str | None) -> Any:
+           seed: int | None, mix_ratio: float | None, device: str | None,
+           beam_size: int | None = None) -> Any:
     """RegenerateSettings from the TOML file, then the command-line options on top."""
     from unids.pipeline import RegenerateSettings
     from unids.regen import GenerationConfig, RegeneratorConfig
@@ -46,6 +47,8 @@ def _build(config_path: str | None, epochs: int | None, memories: int | None,
     if memories is not None:
         model["memories"] = memories
     generation = tables["generation"]
+    if beam_size is not None:
+        generation["beam_size"] = beam_size
     if seed is not None or "seed" not in generation:
         generation["seed"] = train.get("seed", 0)
     formats = tables["format"]
@@ -99,6 +102,8 @@ def _regenerator_for(path: str | None, stage: str) -> Path | None:
 @click.option("--mix-ratio", type=click.FloatRange(0.0, 1.0), default=None,
               help="Fraction of the regenerated segments added to the stage dataset "
                    "(default 1).")
+@click.option("--beam-size", type=click.IntRange(min=1), default=None,
+              help="Decoding: 1 = greedy (default), else beam search of that width.")
 @click.option("--regenerator", "regenerator_path", type=click.Path(exists=True), default=None,
               help="Use this trained regenerator (regenerator.pt, or an earlier OUT) instead "
                    "of training one.")
@@ -116,8 +121,9 @@ def _regenerator_for(path: str | None, stage: str) -> Path | None:
 @json_option
 def regenerate(dataset_dir: str, stage: str, output: str, method: str, epochs: int | None,
                memories: int | None, seed: int | None, mix_ratio: float | None,
-               regenerator_path: str | None, init_from: str | None, config_path: str | None,
-               device: str | None, quiet: bool, as_json: bool) -> None:
+               beam_size: int | None, regenerator_path: str | None, init_from: str | None,
+               config_path: str | None, device: str | None, quiet: bool,
+               as_json: bool) -> None:
     """Build stage datasets: format the training part for the stage, train the regenerator on
     (sequence, segment) pairs, decode K segments per user and add them, as extra short
     sequences of the same user, to the stage's PT training sequences.
@@ -141,6 +147,7 @@ def regenerate(dataset_dir: str, stage: str, output: str, method: str, epochs: i
       unids regenerate --stage recall prepared/ml-1m -o regenerated/ml-1m
       unids regenerate --stage all prepared/ml-1m -o regenerated/ml-1m --epochs 30 --memories 5
       unids regenerate --stage fine prepared/ml-1m -o out/ --mix-ratio 0.5 --seed 1 --json
+      unids regenerate --stage recall prepared/ml-1m -o out/ --beam-size 4
       unids regenerate --stage coarse prepared/ml-1m -o out2/ --regenerator regenerated/ml-1m
       unids regenerate --stage all prepared/beauty -o out/ --config configs/regen.toml
       unids regenerate --stage all prepared/ml-1m -o regenerated/ml-1m-dr4sr --method dr4sr
@@ -151,7 +158,7 @@ def regenerate(dataset_dir: str, stage: str, output: str, method: str, epochs: i
     \b
     A --config file:
       [regenerator]        dim = 64, memories = 5, max_target_len = 12, entropy_sign = "reward"
-      [generation]         gamma = 0.1, restrict_steps = 2
+      [generation]         gamma = 0.1, restrict_steps = 2, beam_size = 1, length_alpha = 1
       [train]              epochs = 20, batch_size = 256, lr = 0.001, per_user = 8
       [format]             min_support = 2           (every stage)
       [format.fine]        theta_scale = 1.5         (one stage)
@@ -162,7 +169,7 @@ def regenerate(dataset_dir: str, stage: str, output: str, method: str, epochs: i
     from unids.train.distributed import teardown
 
     started = time.perf_counter()
-    settings = _build(config_path, epochs, memories, seed, mix_ratio, device)
+    settings = _build(config_path, epochs, memories, seed, mix_ratio, device, beam_size)
     stages = ("recall", "coarse", "fine") if stage == "all" else (stage,)
     if regenerator_path is not None and not DATA_METHODS[method].regenerate:
         raise UserError(f"--method {method} uses no regenerator; drop --regenerator")

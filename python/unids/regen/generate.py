@@ -59,7 +59,9 @@ MANIFEST = "manifest.json"
 class GenerationConfig:
     """How segments are decoded (see the module docstring). max_target_len: None = the
     model's. batch_size: users per batch (each decodes `memories` rows). special_tokens:
-    False = items and eos only (for plain item sequences)."""
+    False = items and eos only (for plain item sequences). beam_size: 1 = greedy, else beam
+    search of that width; the answer is the beam with the best total log-probability divided
+    by its length ** length_alpha (0 = no length normalisation: short segments win)."""
 
     restrict_steps: int = 2
     gamma: float = 0.1
@@ -68,8 +70,14 @@ class GenerationConfig:
     batch_size: int = 256
     seed: int = 0
     special_tokens: bool = True
+    beam_size: int = 1
+    length_alpha: float = 1.0
 
     def __post_init__(self) -> None:
+        if self.beam_size < 1:
+            raise UserError("beam_size must be ≥ 1 (1 = greedy)")
+        if self.length_alpha < 0:
+            raise UserError("length_alpha must be ≥ 0")
         if self.restrict_steps < 0:
             raise UserError("restrict_steps must be ≥ 0")
         if not 0.0 <= self.gamma <= 1.0:
@@ -198,7 +206,10 @@ def _decode(model: Regenerator, memory: torch.Tensor, padding: torch.Tensor,
     `cached`: one position per step (`Regenerator.decode_step`: the memory's cross-attention
     keys and values computed once, the earlier positions' self-attention keys and values kept);
     otherwise the whole decoder reruns over the prefix at every step (`Regenerator.decode`,
-    the reference, as DR4SR's code decodes)."""
+    the reference, as DR4SR's code decodes). `config.beam_size` > 1: `_beam_decode`."""
+    if config.beam_size > 1:
+        return _beam_decode(model, memory, padding, source_items, free, rules, steps, config,
+                            cached=cached)
     rows = memory.shape[0]
     inputs = torch.full((rows, 1), model.bos, dtype=torch.long, device=memory.device)
     out = torch.zeros(rows, steps, dtype=torch.long, device=memory.device)
@@ -222,6 +233,63 @@ def _decode(model: Regenerator, memory: torch.Tensor, padding: torch.Tensor,
     return out
 
 
+def _beam_decode(model: Regenerator, memory: torch.Tensor, padding: torch.Tensor,
+                 source_items: torch.Tensor, free: torch.Tensor, rules: _Rules, steps: int,
+                 config: GenerationConfig, *, cached: bool = True) -> torch.Tensor:
+    """Beam search for R rows at once (arguments and result as `_decode`): each row keeps its
+    `beam_size` best partial segments by total log-probability, every step's distribution
+    taken over the tokens the rules allow that beam; a closed segment keeps its score and is
+    carried on with padding at no cost. The answer of a row is its beam with the best
+    score / length ** length_alpha (length: tokens emitted, the closing one included)."""
+    width, (rows, vocab) = config.beam_size, source_items.shape
+    device = memory.device
+    n = rows * width  # row r's beams are rows r·width … r·width + width − 1
+
+    def beams(x: torch.Tensor) -> torch.Tensor:
+        return x.repeat_interleave(width, 0)
+
+    memory, padding, source_items, free = beams(memory), beams(padding), beams(source_items), \
+        beams(free)
+    inputs = torch.full((n, 1), model.bos, dtype=torch.long, device=device)
+    out = torch.zeros(n, steps, dtype=torch.long, device=device)
+    done = torch.zeros(n, dtype=torch.bool, device=device)
+    lengths = torch.zeros(n, dtype=torch.long, device=device)
+    emitted = torch.zeros_like(source_items)
+    # All beams of a row start equal: only the first one is alive, or they would stay copies.
+    scores = torch.full((rows, width), -torch.inf, device=device)
+    scores[:, 0] = 0.0
+    first = torch.arange(rows, device=device) * width
+    cache = model.start_decoding(memory, padding) if cached else None
+    for step in range(steps):
+        if cache is not None:
+            logits = model.decode_step(cache, inputs[:, -1]).float()
+        else:
+            logits = model.decode(inputs, memory, padding)[:, -1].float()
+        allowed = _allowed(rules, step, source_items, free[:, step], emitted, config)
+        logp = logits.masked_fill(~allowed, -torch.inf).log_softmax(-1)  # (n, V)
+        logp[done] = -torch.inf
+        logp[done, 0] = 0.0  # a closed segment continues with padding
+        total = (scores.reshape(-1, 1) + logp).view(rows, width * vocab)
+        scores, index = total.topk(width, dim=1)  # (rows, width)
+        origin = (first.unsqueeze(1) + torch.div(index, vocab, rounding_mode="floor")).reshape(-1)
+        token = (index % vocab).reshape(-1)
+        out, done, lengths, emitted, inputs = (out[origin], done[origin], lengths[origin],
+                                               emitted[origin], inputs[origin])
+        if cache is not None:
+            cache.reorder(origin)
+        out[:, step] = token
+        live = ~done
+        emitted[torch.arange(n, device=device)[live], token[live]] = True
+        lengths += live.long()
+        done |= rules.closes[token]
+        inputs = torch.cat([inputs, token.unsqueeze(1)], dim=1)
+        if bool(done.all()):
+            break
+    normalised = scores.reshape(-1) / lengths.clamp_min(1).float() ** config.length_alpha
+    best = first + normalised.view(rows, width).argmax(1)
+    return out[best]
+
+
 def _prepare(model: Regenerator, users: np.ndarray, sources: Ragged, vocabulary: Vocabulary,
              config: GenerationConfig, item_pool: np.ndarray | None
              ) -> tuple[_Rules, torch.Tensor, int, torch.device]:
@@ -239,9 +307,11 @@ def _prepare(model: Regenerator, users: np.ndarray, sources: Ragged, vocabulary:
 @torch.inference_mode()
 def generate(model: Regenerator, users: np.ndarray, sources: Ragged, vocabulary: Vocabulary,
              config: GenerationConfig = GenerationConfig(),
-             item_pool: np.ndarray | None = None) -> Generated:
+             item_pool: np.ndarray | None = None, *, cached: bool = True) -> Generated:
     """Segments for every user (`sources`: their PT sequences, as from
-    `unids.regen.user_sources`) and every memory, `config.batch_size` users at a time."""
+    `unids.regen.user_sources`) and every memory, `config.batch_size` users at a time.
+    `cached=False` reruns the decoder over the prefix at every step (same segments, slower:
+    for benchmarks)."""
     rules, free, steps, device = _prepare(model, users, sources, vocabulary, config, item_pool)
     was_training = model.training
     model.eval()
@@ -258,7 +328,7 @@ def generate(model: Regenerator, users: np.ndarray, sources: Ragged, vocabulary:
         tokens = _decode(model, memories, padding.repeat_interleave(k, 0),
                          _source_items(source, rules).repeat_interleave(k, 0),
                          free[torch.from_numpy(batch)].flatten(0, 1).to(device), rules, steps,
-                         config)
+                         config, cached=cached)
         out[batch] = tokens.view(len(batch), k, steps).cpu().numpy()
     model.train(was_training)
     return _collect(out, users, nonempty, representations, rules.eos, vocabulary, config,
@@ -327,7 +397,9 @@ def _collect(out: np.ndarray, users: np.ndarray, nonempty: np.ndarray,
     manifest = {"users": int(n_users), "users_with_source": len(nonempty), "memories": k,
                 "decoded": int(len(nonempty) * k), "segments": segments.num_rows,
                 "duplicates_dropped": int(len(nonempty) * k - segments.num_rows),
-                "method": method, "decoding": "greedy", "config": asdict(config)}
+                "method": method,
+                "decoding": "greedy" if config.beam_size == 1 else f"beam {config.beam_size}",
+                "config": asdict(config)}
     return Generated(segments, np.asarray(users, dtype=np.int32), representations, manifest)
 
 

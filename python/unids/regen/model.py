@@ -346,6 +346,11 @@ class DecoderCache:
     past: list[tuple[torch.Tensor, torch.Tensor] | None]
     length: int
 
+    def reorder(self, rows: torch.Tensor) -> None:
+        """Row i continues the tokens of row `rows[i]` (beam search), which must read the same
+        memory (a beam of the same source): the memory's keys and values stay."""
+        self.past = [None if kv is None else (kv[0][rows], kv[1][rows]) for kv in self.past]
+
 
 def model_meta(model: Regenerator) -> dict[str, Any]:
     """What rebuilds the model (see `from_meta`)."""
