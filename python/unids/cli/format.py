@@ -85,6 +85,7 @@ def format_command(dataset_dir: str, stage: str, output: str, source: str | None
     if engine == "spark":
         from unids.distributed.spark_format import format_dataset_spark
 
+        Dataset.load(dataset_dir, sequences=False)  # a bad path fails before Spark starts
         with spark_session(master, spark_conf, dataset_dir) as session:
             result = format_dataset_spark(session, dataset_dir, stage,  # type: ignore[arg-type]
                                           **options)

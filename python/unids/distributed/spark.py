@@ -45,6 +45,7 @@ import functools
 import os
 import re
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -123,6 +124,9 @@ def session(
     per core; `config` overrides any setting (e.g. `spark.driver.memory`).
     """
     sql = require_pyspark()
+    # pyspark 4.x warns about pandas 3 on every job; unids moves Arrow, never pandas frames.
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas",
+                            category=FutureWarning)
     builder = sql.SparkSession.builder.appName(app_name)
     if master:
         builder = builder.master(master)
