@@ -27,6 +27,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -97,7 +98,10 @@ def format_dataset_spark(spark: SparkSession, directory: str | Path, stage: Stag
     patterns, _ = mine_chunks(chunks, miner)
     clock.lap("mining")
     plan = plan_format(dataset, stats, given, patterns, batch_costs=True)
-    shared = spark.sparkContext.broadcast(plan)
+    # One core thread per task unless asked (Spark already runs a task per core); the
+    # manifest keeps the options as given.
+    task_config = replace(plan.config, threads=plan.config.threads or 1)
+    shared = spark.sparkContext.broadcast(replace(plan, config=task_config))
     try:
         packed = task_ids.mapInArrow(functools.partial(_format_job, reader=reader, plan=shared),
                                      PACKED_SCHEMA)
