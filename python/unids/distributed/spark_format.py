@@ -48,7 +48,6 @@ from unids.formats.stage import (
 )
 from unids.io.interactions import drop_tail
 from unids.io.row_groups import RowGroups
-from unids.io.streaming import DEFAULT_BATCH_ROWS
 from unids.mining.partial import PartialMiner
 
 if TYPE_CHECKING:
@@ -59,12 +58,15 @@ if TYPE_CHECKING:
 #: (`key` 0: all, 1: exactly 1 apart), 2 + b = how often behaviour b has the value `key`.
 STATS_SCHEMA = "kind int, key double, n bigint"
 ITEM_KIND, STEPS_KIND, BEHAVIOR_KIND = 0, 1, 2
+#: Users per batch a task formats, by default: one packed row of its PT tokens stays near
+#: 10 MB at 50 interactions per user (Spark rows and binary cells must stay far below 2 GiB).
+BATCH_USERS = 1 << 14
 PT_SCHEMA = pa.schema([("user", pa.int32()), ("tokens", pa.list_(pa.int32())),
                        ("segment_lengths", pa.list_(pa.int32()))])
 
 
 def format_dataset_spark(spark: SparkSession, directory: str | Path, stage: Stage, *,
-                         tasks: int | None = None, batch_rows: int = DEFAULT_BATCH_ROWS,
+                         tasks: int | None = None, batch_rows: int = BATCH_USERS,
                          timings: dict[str, float] | None = None,
                          **options: Any) -> FormatResult:
     """`unids.formats.format_dataset(Dataset.load(directory), stage, **options)` on Spark.
@@ -72,7 +74,8 @@ def format_dataset_spark(spark: SparkSession, directory: str | Path, stage: Stag
     `directory` must be readable by the driver (side tables, manifest) and by the executors
     (`sequences.parquet`, opened with pyarrow: local or shared paths, `hdfs://`, `s3://`).
     `tasks`: ranges of row groups, one Spark task each (default: as for a Parquet log,
-    docs/SCALE.md §2); a dataset written as one row group is read by one task.
+    docs/SCALE.md §2); a dataset written as one row group is read by one task. `batch_rows`:
+    users a task reads and formats at a time.
     The PT rows are collected on the driver (about 4 bytes per token), as `unids segment
     --engine spark` does; the per-user work is what runs in the tasks. `timings`, if given,
     receives the seconds of each phase (sums, mining, formatting and collecting).
