@@ -33,7 +33,12 @@ def reference_sampled(backbone, hidden, targets, temperature, sampled) -> float:
 
 
 @pytest.mark.parametrize("per_position", [True, False])
-def test_sampled_softmax_matches_reference(backbone, per_position: bool) -> None:
+@pytest.mark.parametrize("dense", [True, False])
+def test_sampled_softmax_matches_reference(backbone, per_position: bool, dense: bool,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both ways of scoring per-position negatives: through every item's score (few items)
+    and by gathering the sampled embeddings."""
+    monkeypatch.setattr("unids.train.losses.DENSE_SCORING_FACTOR", 32 if dense else 0)
     hidden = torch.randn(7, 8)
     targets = torch.tensor([1, 5, 5, 12, 3, 7, 2])
     generator = torch.Generator().manual_seed(3)

@@ -21,6 +21,11 @@ def full_softmax_loss(backbone: Backbone, hidden: torch.Tensor, targets: torch.T
     return F.cross_entropy(logits.float(), targets - 1, reduction="sum")
 
 
+#: Per-position negatives are scored through one (N, I) product when the item table has at
+#: most this many rows per negative (dense BLAS against a gather and scatter of (N, K, d)).
+DENSE_SCORING_FACTOR = 32
+
+
 def sampled_softmax_loss(backbone: Backbone, hidden: torch.Tensor, targets: torch.Tensor,
                          temperature: float, negatives: int,
                          generator: torch.Generator | None = None, *,
@@ -39,7 +44,13 @@ def sampled_softmax_loss(backbone: Backbone, hidden: torch.Tensor, targets: torc
     sampled = torch.randint(1, backbone.vocab.n_items + 1, shape, device=hidden.device,
                             generator=generator)
     positive = (output * table[targets]).sum(-1, keepdim=True)
-    if per_position:
+    if per_position and len(table) <= DENSE_SCORING_FACTOR * negatives:
+        # Few items (ML-1M: 3,707 rows): scoring every item with one matrix product and
+        # picking the sampled scores beats gathering (N, K, d) embeddings and scattering
+        # their gradients back (same values, up to float rounding: a test checks it).
+        negative = (output @ table.t()).gather(1, sampled)
+        collides = sampled == targets[:, None]
+    elif per_position:
         negative = torch.bmm(table[sampled], output[:, :, None])[..., 0]
         collides = sampled == targets[:, None]
     else:
