@@ -92,10 +92,11 @@ def test_reppad_matches_reference(data: st.DataObject, rows: list[list[Pair]],
     limit = repetition_limit(lengths, max_len)
     copies = torch.tensor([data.draw(st.integers(1, int(r))) for r in limit])
     times = tokens.double() * 10.0 + 0.5
+    queries = targets.double() * 10.0 + 0.25
     behaviors = targets % 3 + 1
     out = repeat_padding(tokens, targets, lengths, max_len, delimiter=delimiter, copies=copies,
-                         timestamps=times, behaviors=behaviors, n_items=n_items,
-                         multiple=multiple)
+                         timestamps=times, query_times=queries, behaviors=behaviors,
+                         n_items=n_items, multiple=multiple)
     expected = [reference_reppad(row, int(r), delimiter, n_items) if row else []
                 for row, r in zip(rows, copies, strict=True)]
     out_width = out.tokens.shape[1]
@@ -108,8 +109,10 @@ def test_reppad_matches_reference(data: st.DataObject, rows: list[list[Pair]],
     assert out.targets.tolist() == left_padded([[y for _, y in row] for row in expected],
                                                out_width).tolist()
     # Context: copied with its position; a boundary takes the last input's time (no
-    # delimiter) or none, and never a behaviour.
+    # delimiter) or none, and never a behaviour. Its query time is its target's time: the
+    # first input's own time if that is an item, else the first input's query time.
     assert out.timestamps is not None and out.behaviors is not None
+    assert out.query_times is not None
     for b, row in enumerate(rows):
         if not row:
             continue
@@ -118,6 +121,12 @@ def test_reppad_matches_reference(data: st.DataObject, rows: list[list[Pair]],
         r = int(copies[b])
         boundary_time = 0.0 if delimiter else own_times[-1]
         expected_times = [*own_times, boundary_time] * (r - 1) + own_times
+        own_queries = queries[b, width - len(row):].tolist()
+        first_is_item = n_items is None or row[0][0] <= n_items
+        boundary_query = 0.0 if delimiter else own_times[0] if first_is_item else own_queries[0]
+        expected_queries = [*own_queries, boundary_query] * (r - 1) + own_queries
+        assert out.query_times[b, out_width - len(expected_queries):].tolist() == \
+            expected_queries
         expected_behaviors = [*own_behaviors, 0] * (r - 1) + own_behaviors
         assert out.timestamps[b, out_width - len(expected_times):].tolist() == expected_times
         assert out.behaviors[b, out_width - len(expected_behaviors):].tolist() == \

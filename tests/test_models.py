@@ -13,6 +13,8 @@ import torch.nn.functional as F
 from unids.errors import UserError
 from unids.models import HSTU, Backbone, SequenceInput, Vocab, build_backbone
 from unids.models.hstu import time_buckets
+from unids.models.layers import causal_attention_mask
+from unids.models.sasrec import SASRecBlock, SASRecConfig
 
 BACKBONES = ("sasrec", "hstu", "llama2rec")
 #: Items 1 … 30, then 4 Pattern-Token special tokens (31 … 34), 3 behaviour buckets, and a
@@ -50,7 +52,8 @@ def model(name: str, vocab: Vocab = VOCAB, seed: int = 0) -> Backbone:
 def make_batch(*, seed: int = 0, lengths: tuple[int, ...] = LENGTHS, width: int = WIDTH,
                times: bool = True, behaviors: bool = True, user: bool = True) -> SequenceInput:
     """Left-padded rows of random items and special tokens, as the batches build them: padding
-    has token 0, timestamp 0 and behaviour 0."""
+    has token 0, timestamp 0 and behaviour 0; a position's query time is the next position's
+    timestamp (the last one's: a day after its own)."""
     generator = torch.Generator().manual_seed(seed)
     batch = len(lengths)
     real = torch.arange(width)[None, :] >= width - torch.tensor(lengths)[:, None]  # (B, W)
@@ -58,10 +61,12 @@ def make_batch(*, seed: int = 0, lengths: tuple[int, ...] = LENGTHS, width: int 
     # Whole seconds near 1.6e9 with gaps from seconds to days: exact in the float32 frame.
     gaps = torch.randint(1, 200_000, (batch, width), generator=generator).double()
     stamps = (1.6e9 + gaps.cumsum(1)) * real
+    queries = torch.cat([stamps[:, 1:], stamps[:, -1:] + 86_400.0], dim=1) * real
     kinds = torch.randint(1, VOCAB.n_behaviors + 1, (batch, width), generator=generator) * real
     vectors = torch.randn(batch, VOCAB.user_dim, generator=generator)
     return SequenceInput(tokens=tokens, timestamps=stamps if times else None,
-                         behaviors=kinds if behaviors else None, user=vectors if user else None)
+                         behaviors=kinds if behaviors else None, user=vectors if user else None,
+                         query_times=queries if times else None)
 
 
 def left_pad(batch: SequenceInput, extra: int) -> SequenceInput:
@@ -70,7 +75,8 @@ def left_pad(batch: SequenceInput, extra: int) -> SequenceInput:
         return None if tensor is None else F.pad(tensor, (extra, 0))
 
     return SequenceInput(tokens=pad(batch.tokens), timestamps=pad(batch.timestamps),
-                         behaviors=pad(batch.behaviors), user=batch.user)
+                         behaviors=pad(batch.behaviors), user=batch.user,
+                         query_times=pad(batch.query_times))
 
 
 def real_positions(batch: SequenceInput) -> list[tuple[int, int]]:
@@ -111,7 +117,8 @@ def test_context_inputs_are_read(name: str, field: str) -> None:
     changed = SequenceInput(tokens=batch.tokens, timestamps=batch.timestamps,
                             behaviors=other.behaviors * (~batch.padding)
                             if field == "behaviors" else batch.behaviors,
-                            user=other.user if field == "user" else batch.user)
+                            user=other.user if field == "user" else batch.user,
+                            query_times=batch.query_times)
     with torch.no_grad():
         base, after = backbone(batch)[:, -1], backbone(changed)[:, -1]
     assert not torch.allclose(base, after, atol=1e-4)
@@ -139,8 +146,8 @@ def test_unknown_backbone_or_setting_is_a_user_error() -> None:
 
 @pytest.mark.parametrize("name", BACKBONES)
 def test_causal(name: str) -> None:
-    """Changing everything at position t (token, time, behaviour) leaves every position before
-    t untouched — padding included — and does change position t."""
+    """Changing everything at position t (token, time, behaviour, query time) leaves every
+    position before t untouched — padding included — and does change position t."""
     backbone = model(name)
     batch = make_batch()
     with torch.no_grad():
@@ -152,8 +159,10 @@ def test_causal(name: str) -> None:
         stamps[row, t] += 7_000.0
         kinds = batch.behaviors.clone()
         kinds[row, t] = kinds[row, t] % VOCAB.n_behaviors + 1
+        queries = batch.query_times.clone()
+        queries[row, t] += 9_000.0
         with torch.no_grad():
-            after = backbone(SequenceInput(tokens, stamps, kinds, batch.user))
+            after = backbone(SequenceInput(tokens, stamps, kinds, batch.user, queries))
         torch.testing.assert_close(after[:, :t], base[:, :t], atol=1e-6, rtol=0)
         # Other rows do not see it at all.
         others = torch.arange(len(LENGTHS)) != row
@@ -187,7 +196,8 @@ def test_rows_are_independent_of_their_batch(name: str) -> None:
             alone = SequenceInput(tokens=batch.tokens[row:row + 1, -length:],
                                   timestamps=batch.timestamps[row:row + 1, -length:],
                                   behaviors=batch.behaviors[row:row + 1, -length:],
-                                  user=batch.user[row:row + 1])
+                                  user=batch.user[row:row + 1],
+                                  query_times=batch.query_times[row:row + 1, -length:])
             torch.testing.assert_close(backbone(alone)[0, -1], together[row], atol=1e-5,
                                        rtol=1e-5)
 
@@ -202,6 +212,66 @@ def test_eval_mode_is_deterministic_and_train_mode_drops_out(name: str) -> None:
         dropped = backbone(batch)
     assert torch.equal(first, second)
     assert not torch.allclose(first, dropped)
+
+
+# --- SASRec ----------------------------------------------------------------------------------
+
+
+def test_sasrec_block_is_the_originals() -> None:
+    """q = LN(x); h = LN(q + softmax-attention(q, keys = values = x)); y = (h + FFN(h)) · real,
+    written out with plain tensor operations on the block's own weights."""
+    config = SASRecConfig(dim=8, heads=2, dropout=0.0, max_len=6)
+    block = SASRecBlock(config).eval()
+    with torch.no_grad():
+        for parameter in block.parameters():
+            parameter.add_(0.1 * torch.randn_like(parameter))
+    generator = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 6, 8, generator=generator)
+    padding = torch.tensor([[False] * 6, [True, True, False, False, False, False]])
+    x = x * (~padding)[..., None]
+    real = (~padding)[..., None].float()
+
+    def layer_norm(values: torch.Tensor, norm: torch.nn.LayerNorm) -> torch.Tensor:
+        centred = values - values.mean(-1, keepdim=True)
+        scale = (centred.pow(2).mean(-1, keepdim=True) + norm.eps).rsqrt()
+        return centred * scale * norm.weight + norm.bias
+
+    weight, bias = block.attention.qkv.weight, block.attention.qkv.bias
+    q = layer_norm(x, block.attention_norm)
+    queries = q @ weight[:8].t() + bias[:8]
+    keys = x @ weight[8:16].t() + bias[8:16]
+    values = x @ weight[16:].t() + bias[16:]
+    heads = []
+    for head in range(2):
+        part = slice(4 * head, 4 * head + 4)
+        scores = queries[..., part] @ keys[..., part].transpose(1, 2) / 2.0
+        allowed = torch.ones(6, 6).tril().bool()[None] & ~padding[:, None, :]
+        allowed = allowed | torch.eye(6, dtype=torch.bool)[None]
+        scores = scores.masked_fill(~allowed, float("-inf"))
+        heads.append(scores.softmax(-1) @ values[..., part])
+    attention = torch.cat(heads, -1) @ block.attention.out.weight.t() + block.attention.out.bias
+    h = layer_norm(q + attention, block.ffn_norm)
+    first, second = block.ffn[0], block.ffn[3]
+    expected = (h + (torch.relu(h @ first.weight.t() + first.bias) @ second.weight.t()
+                     + second.bias)) * real
+    with torch.no_grad():
+        got = block(x, causal_attention_mask(padding), real)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_sasrec_position_settings() -> None:
+    with pytest.raises(ValueError, match="positions"):
+        SASRecConfig(positions="from_middle")
+    start = build_backbone("sasrec", VOCAB, {**TINY["sasrec"], "positions": "from_start",
+                                             "final_norm": False}).eval()
+    end = build_backbone("sasrec", VOCAB, {**TINY["sasrec"], "final_norm": False}).eval()
+    end.load_state_dict(start.state_dict())
+    batch = make_batch()
+    with torch.no_grad():
+        from_start, from_end = start(batch), end(batch)
+    # The one-token row is at position 0 either way; longer rows are numbered differently.
+    torch.testing.assert_close(from_start[2, -1], from_end[2, -1])
+    assert not torch.allclose(from_start[0, -1], from_end[0, -1], atol=1e-4)
 
 
 # --- HSTU ------------------------------------------------------------------------------------
@@ -269,6 +339,37 @@ def test_hstu_time_bias_reads_bucketed_gaps() -> None:
     torch.testing.assert_close(states(1.6e9 + stretched), base, atol=1e-5, rtol=1e-5)
     assert buckets(offsets * 30) != buckets(offsets)
     assert not torch.allclose(states(1.6e9 + offsets * 30), base, atol=1e-4)
+
+
+def test_hstu_time_bias_measures_gaps_from_the_query_time() -> None:
+    """rab_time of query i and key j is the bucket of query_times[i] − timestamps[j] (the
+    reference's ts(next) − ts(key)); time_bias="current" and a batch without query times use
+    timestamps[i] instead."""
+    table = torch.linspace(-1.0, 1.0, 129)
+    backbone = hstu_with_time_table(table)
+    batch = make_batch()
+    assert batch.timestamps is not None and batch.query_times is not None
+    with torch.no_grad():
+        bias = backbone.relative_bias(WIDTH, batch.timestamps, batch.query_times)
+    for row, i in real_positions(batch):
+        for j in range(WIDTH - LENGTHS[row], i + 1):
+            gap = float(batch.query_times[row, i] - batch.timestamps[row, j])
+            bucket = min(math.floor(math.log(max(abs(gap), 1.0)) / 0.301), 128)
+            expected = table[bucket] + backbone.relative_bias.position[i - j]
+            torch.testing.assert_close(bias[row, 0, i, j], expected)
+
+    untimed_queries = SequenceInput(batch.tokens, batch.timestamps, batch.behaviors, batch.user)
+    current = build_backbone("hstu", VOCAB, {**TINY["hstu"], "time_bias": "current"}).eval()
+    current.load_state_dict(backbone.state_dict())
+    with torch.no_grad():
+        reference = backbone(untimed_queries)
+        torch.testing.assert_close(current(batch), reference)
+        assert not torch.allclose(backbone(batch), reference, atol=1e-4)
+
+
+def test_hstu_time_bias_must_be_known() -> None:
+    with pytest.raises(ValueError, match="time_bias"):
+        build_backbone("hstu", VOCAB, {**TINY["hstu"], "time_bias": "previous"})
 
 
 @pytest.mark.parametrize("name", BACKBONES)

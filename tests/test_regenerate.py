@@ -368,7 +368,7 @@ def test_stage_task_data_trains_a_backbone(regenerated: dict[str, Any], tmp_path
             assert seen == [row[:-from_end] for row in items]
             assert cases.target.tolist() == [row[-from_end] for row in items]
             # The ranking mask covers the raw items the user met, and nothing else.
-            tensors = eval_tensors(cases, 20, torch.device("cpu"))
+            tensors = eval_tensors(cases, 20, torch.device("cpu"), data.n_items)
             mask = tensors.seen_mask(torch.arange(len(tensors)), data.n_items + 1)
             for u, row in enumerate(items):
                 assert set(torch.nonzero(mask[u]).flatten().tolist()) == set(row[:-from_end])

@@ -54,8 +54,9 @@ def with_copies(inputs: SequenceInput, fatigued: torch.Tensor) -> SequenceInput:
         return None if tensor is None else torch.cat([tensor, tensor])
 
     return SequenceInput(tokens=torch.cat([inputs.tokens, fatigued]),
-                         timestamps=twice(inputs.timestamps), behaviors=twice(inputs.behaviors),
-                         user=twice(inputs.user))
+                         timestamps=twice(inputs.timestamps),
+                         query_times=twice(inputs.query_times),
+                         behaviors=twice(inputs.behaviors), user=twice(inputs.user))
 
 
 def target_scores(backbone: Backbone, hidden: torch.Tensor, targets: torch.Tensor,

@@ -32,6 +32,7 @@ class Repeated:
     tokens: torch.Tensor  # (B, W') int64, left-padded
     targets: torch.Tensor  # (B, W') int64, 0 = no target (padding, delimiters)
     timestamps: torch.Tensor | None  # (B, W') float64
+    query_times: torch.Tensor | None  # (B, W') float64: the time of each position's target
     behaviors: torch.Tensor | None  # (B, W') int64
     copies: torch.Tensor  # (B,) int64 on the CPU: r per row
 
@@ -72,6 +73,7 @@ def repeat_padding(tokens: torch.Tensor, targets: torch.Tensor, lengths: torch.T
                    max_len: int, generator: torch.Generator | None = None, *,
                    delimiter: bool = True, copies: torch.Tensor | None = None,
                    timestamps: torch.Tensor | None = None,
+                   query_times: torch.Tensor | None = None,
                    behaviors: torch.Tensor | None = None, n_items: int | None = None,
                    multiple: int = 1) -> Repeated:
     """RepPad on a left-padded batch: tokens, targets (B, W) with `lengths` (B,) real columns
@@ -82,7 +84,8 @@ def repeat_padding(tokens: torch.Tensor, targets: torch.Tensor, lengths: torch.T
     row's first item: the first token if it is an item (id ≤ `n_items`; every token when
     `n_items` is None), else the first token's target (a Pattern-Token special token is
     followed by the item it precedes). The boundary copies the last input's timestamp (the
-    last target's own time is not in the window) and has no behaviour (0). Every input
+    last target's own time is not in the window), the time of the first item as its query
+    time (that is the item it predicts) and no behaviour (0). Every input
     position of a training row is assumed to have a target, as `train_tensors` builds them.
     """
     rows, width = tokens.shape
@@ -100,8 +103,11 @@ def repeat_padding(tokens: torch.Tensor, targets: torch.Tensor, lengths: torch.T
     out_width = max(1, min(max_len, -(-longest // multiple) * multiple))
     if width == 0:  # only empty rows: nothing to repeat
         zeros = torch.zeros(rows, out_width, dtype=torch.long, device=device)
-        return Repeated(zeros, zeros.clone(), None if timestamps is None else
-                        torch.zeros(rows, out_width, dtype=timestamps.dtype, device=device),
+        def no_times(times: torch.Tensor | None) -> torch.Tensor | None:
+            return None if times is None else torch.zeros(rows, out_width, dtype=times.dtype,
+                                                          device=device)
+
+        return Repeated(zeros, zeros.clone(), no_times(timestamps), no_times(query_times),
                         None if behaviors is None else zeros.clone(), copies)
 
     length = lengths.to(device)
@@ -119,6 +125,7 @@ def repeat_padding(tokens: torch.Tensor, targets: torch.Tensor, lengths: torch.T
 
     out_tokens, out_targets = take(tokens, 0), take(targets, 0)
     out_times = None if timestamps is None else take(timestamps, 0.0)
+    out_queries = None if query_times is None else take(query_times, 0.0)
     out_behaviors = None if behaviors is None else take(behaviors, 0)
     if not delimiter:
         first_column = (width - length).clamp(max=width - 1)[:, None]
@@ -131,4 +138,10 @@ def repeat_padding(tokens: torch.Tensor, targets: torch.Tensor, lengths: torch.T
         out_targets = torch.where(boundary, first_item, out_targets)
         if out_times is not None and timestamps is not None:
             out_times = torch.where(boundary, timestamps[:, -1:], out_times)
-    return Repeated(out_tokens, out_targets, out_times, out_behaviors, copies)
+        if out_queries is not None and timestamps is not None and query_times is not None:
+            # The boundary predicts the row's first item: the first input's own time, or
+            # the time of the item a leading special token precedes (its query time).
+            first_time = torch.where(is_item, timestamps.gather(1, first_column),
+                                     query_times.gather(1, first_column))
+            out_queries = torch.where(boundary, first_time, out_queries)
+    return Repeated(out_tokens, out_targets, out_times, out_queries, out_behaviors, copies)

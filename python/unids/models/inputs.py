@@ -19,12 +19,17 @@ class SequenceInput:
                 token embedding: the fine-ranking stage feeds each position the behaviour of
                 the *previous* interaction, so a position never sees its own label.
     user:       (B, R) float per-user representation (e.g. the regenerator's), or None.
+    query_times: (B, L) float64 seconds, or None: when the item each position predicts is
+                met — the request time, known when a recommendation is asked for (in
+                training the next item's time, at evaluation the held-out item's). HSTU's
+                reference measures its time bias from it (`HSTUConfig.time_bias`).
     """
 
     tokens: torch.Tensor
     timestamps: torch.Tensor | None = None
     behaviors: torch.Tensor | None = None
     user: torch.Tensor | None = None
+    query_times: torch.Tensor | None = None
 
     @property
     def padding(self) -> torch.Tensor:
@@ -36,4 +41,5 @@ class SequenceInput:
             return None if tensor is None else tensor.to(device, non_blocking=True)
 
         return replace(self, tokens=move(self.tokens), timestamps=move(self.timestamps),
+                       query_times=move(self.query_times),
                        behaviors=move(self.behaviors), user=move(self.user))

@@ -15,13 +15,14 @@ import numpy as np
 import torch
 
 from unids.models import SequenceInput
-from unids.train.data import EvalCases, Ragged, TaskData, next_item_index
+from unids.train.data import EvalCases, Ragged, TaskData, next_item_index, query_times
 
 
 @dataclass
 class Windows:
     tokens: torch.Tensor  # (R, L) int64
     times: torch.Tensor  # (R, L) float64
+    query_times: torch.Tensor  # (R, L) float64: when each position's predicted item is met
     behaviors: torch.Tensor | None  # (R, L) int64
 
     def __post_init__(self) -> None:
@@ -39,6 +40,7 @@ class Windows:
         columns = slice(-width, None) if width else slice(None)
         return SequenceInput(
             tokens=self.tokens[rows, columns], timestamps=self.times[rows, columns],
+            query_times=self.query_times[rows, columns],
             behaviors=None if self.behaviors is None else self.behaviors[rows, columns],
             user=user)
 
@@ -75,14 +77,15 @@ def length_bucketed_batches(lengths: torch.Tensor, batch_size: int, generator: t
     return [batches[i] for i in shuffle]
 
 
-def _windows(tokens: Ragged, times: Ragged, behaviors: Ragged | None, length: int,
-             device: torch.device) -> Windows:
+def _windows(tokens: Ragged, times: Ragged, queries: Ragged, behaviors: Ragged | None,
+             length: int, device: torch.device) -> Windows:
     def tensor(array: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(array)).to(device)
 
     return Windows(
         tokens=tensor(tokens.windows(length).astype(np.int64)),
         times=tensor(times.windows(length).astype(np.float64)),
+        query_times=tensor(queries.windows(length).astype(np.float64)),
         behaviors=None if behaviors is None else tensor(behaviors.windows(length)
                                                         .astype(np.int64)))
 
@@ -103,9 +106,9 @@ class TrainTensors:
     early part of a long history is trained on too.
     """
 
-    def __init__(self, tokens: Ragged, times: Ragged, behaviors: Ragged | None,
-                 targets: Ragged, labels: Ragged | None, max_len: int, window: str,
-                 device: torch.device) -> None:
+    def __init__(self, tokens: Ragged, times: Ragged, queries: Ragged,
+                 behaviors: Ragged | None, targets: Ragged, labels: Ragged | None,
+                 max_len: int, window: str, device: torch.device) -> None:
         def tensor(array: np.ndarray, dtype: np.dtype) -> torch.Tensor:
             return torch.from_numpy(np.ascontiguousarray(array.astype(dtype))).to(device)
 
@@ -116,6 +119,7 @@ class TrainTensors:
         self.starts = torch.from_numpy(tokens.offsets[:-1].astype(np.int64))  # CPU
         self.tokens = tensor(tokens.values, np.int64)
         self.times = tensor(times.values, np.float64)
+        self.query_times = tensor(queries.values, np.float64)
         self.behaviors = None if behaviors is None else tensor(behaviors.values, np.int64)
         self.targets = tensor(targets.values, np.int64)
         self.labels = None if labels is None else tensor(labels.values, np.int64)
@@ -167,6 +171,7 @@ class TrainTensors:
 
         inputs = SequenceInput(
             tokens=gather(self.tokens, 0), timestamps=gather(self.times, 0.0),
+            query_times=gather(self.query_times, 0.0),
             behaviors=None if self.behaviors is None else gather(self.behaviors, 0))
         return TrainBatch(inputs, gather(self.targets, 0),
                           None if self.labels is None else gather(self.labels, -1))
@@ -181,7 +186,7 @@ def _prefix(flags: np.ndarray) -> torch.Tensor:
 def train_tensors(data: TaskData, length: int, device: torch.device,
                   window: str = "last") -> TrainTensors:
     """Inputs are the positions that have a next item to predict (the last token of a row
-    has none); each predicts that next item."""
+    has none); each predicts that next item, whose time is the position's query time."""
     following = next_item_index(data.tokens, data.n_items)
     has_target = following >= 0
     kept = Ragged(_offsets_of(data.tokens, has_target), data.tokens.values[has_target])
@@ -193,7 +198,7 @@ def train_tensors(data: TaskData, length: int, device: torch.device,
         return Ragged(kept.offsets, ragged.values[following[has_target]])
 
     return TrainTensors(
-        tokens=kept, times=select(data.times),
+        tokens=kept, times=select(data.times), queries=following_values(data.times),
         behaviors=None if data.behaviors is None else select(data.behaviors),
         targets=following_values(data.tokens),
         labels=None if data.labels is None else following_values(data.labels),
@@ -235,13 +240,18 @@ class EvalTensors:
         return mask
 
 
-def eval_tensors(cases: EvalCases, length: int, device: torch.device) -> EvalTensors:
+def eval_tensors(cases: EvalCases, length: int, device: torch.device,
+                 n_items: int) -> EvalTensors:
+    """Each case's last `length` history positions; a position's query time is the time of
+    the next history item, or the target's for the positions after the last one."""
     def tensor(array: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(array).astype(np.int64)).to(device)
 
     return EvalTensors(
-        inputs=_windows(cases.history, cases.history_times, cases.history_behaviors, length,
-                        device),
+        inputs=_windows(cases.history, cases.history_times,
+                        query_times(cases.history, cases.history_times, n_items,
+                                    cases.target_time),
+                        cases.history_behaviors, length, device),
         target=tensor(cases.target),
         label=None if cases.label is None else tensor(cases.label),
         seen_offsets=tensor(cases.seen_items.offsets),

@@ -26,9 +26,15 @@ def load_checkpoint(path: str | Path, device: torch.device) -> tuple[RankingMode
     except (OSError, RuntimeError, KeyError, EOFError) as error:
         raise InputError(str(path), f"not a unids checkpoint ({error})") from None
     config = TrainConfig(**meta["train_config"])
-    backbone = build_backbone(meta["backbone"], Vocab(**meta["vocab"]), meta["model_config"])
-    model = RankingModel(backbone, with_head=not config.retrieval, amp=config.amp).to(device)
-    model.load_state_dict(saved["model"])
+    try:
+        backbone = build_backbone(meta["backbone"], Vocab(**meta["vocab"]), meta["model_config"])
+        model = RankingModel(backbone, with_head=not config.retrieval, amp=config.amp).to(device)
+        model.load_state_dict(saved["model"])
+    except (UserError, RuntimeError, TypeError, ValueError) as error:
+        # E.g. a checkpoint of an older unids whose layers had other parameters.
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+        raise InputError(str(path), f"its {meta['backbone']} weights do not fit this version of "
+                         f"unids (written by an older one? retrain it): {first_line}") from None
     return model, meta
 
 
@@ -49,6 +55,7 @@ def evaluate_checkpoint(path: str | Path, *, data_dir: str | None = None, split:
         raise UserError(f"{directory} has {data.n_items} items but the checkpoint was trained "
                         f"on {model.backbone.vocab.n_items}: not the same dataset")
     max_len = config.max_len or meta["model_config"]["max_len"]
-    cases = eval_tensors(data.cases[split], max_len, next(model.parameters()).device)
+    cases = eval_tensors(data.cases[split], max_len, next(model.parameters()).device,
+                         model.backbone.vocab.n_items)
     return evaluate(model, cases, retrieval=config.retrieval, batch_size=config.eval_batch_size,
                     negatives=config.fine_negatives, seed=config.seed)

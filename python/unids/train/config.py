@@ -30,7 +30,8 @@ class TrainConfig:
     weight_decay: float = 0.0
     warmup_steps: int = 100
     schedule: Literal["cosine", "constant"] = "cosine"
-    grad_clip: float = 1.0
+    grad_clip: float = 1.0  # max gradient norm; 0 = no clipping (the HSTU reference's)
+    adam_beta2: float = 0.999  # the HSTU reference trains with AdamW betas (0.9, 0.98)
     #: "full" softmax over all items, "sampled" softmax with uniform negatives, or "auto":
     #: full while the item count is at most full_softmax_max_items
     loss: Literal["auto", "full", "sampled"] = "auto"

@@ -97,6 +97,16 @@ def next_item_index(tokens: Ragged, n_items: int) -> np.ndarray:
     return np.where(valid, candidate, -1)
 
 
+def query_times(tokens: Ragged, times: Ragged, n_items: int, final: np.ndarray) -> Ragged:
+    """For each position, when the item it predicts is met: the time of the next item later
+    in the row, else `final[row]` (an evaluation history's held-out target)."""
+    index = next_item_index(tokens, n_items)
+    row_of = np.repeat(np.arange(len(tokens)), tokens.lengths)
+    following = times.values[np.maximum(index, 0)] if len(index) else times.values
+    values = np.where(index >= 0, following, np.asarray(final, dtype=np.float64)[row_of])
+    return Ragged(tokens.offsets, values.astype(np.float64))
+
+
 def next_item(tokens: Ragged, n_items: int) -> Ragged:
     """For each position, the next item token later in the same row (0 if none)."""
     index = next_item_index(tokens, n_items)

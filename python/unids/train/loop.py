@@ -103,12 +103,14 @@ def fit(data: TaskData, backbone_name: str, config: TrainConfig, run_dir: str | 
     if last_out:
         data = with_validation_item(data)
     train = train_tensors(data, max_len, device, config.window)
-    cases = {split: eval_tensors(data.cases[split], max_len, device) for split in data.cases}
+    cases = {split: eval_tensors(data.cases[split], max_len, device, data.n_items)
+             for split in data.cases}
 
     steps_per_epoch = math.ceil(train.n_rows / config.batch_size)
     # The fused kernel updates every parameter at once: a small model's step is otherwise
     # dominated by launching one optimizer kernel per tensor.
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr,
+                                  betas=(0.9, config.adam_beta2),
                                   weight_decay=config.weight_decay,
                                   fused=device.type == "cuda")
     total_steps = steps_per_epoch * config.epochs
@@ -129,6 +131,11 @@ def fit(data: TaskData, backbone_name: str, config: TrainConfig, run_dir: str | 
     checkpoint_path = run_dir / CHECKPOINT
     if resume and checkpoint_path.is_file():
         saved = torch.load(checkpoint_path, map_location=device, weights_only=False)
+        if saved["meta"]["backbone"] != backbone_name or \
+                saved["meta"]["model_config"] != meta["model_config"]:
+            raise UserError(f"{checkpoint_path} was written with other model settings "
+                            f"({saved['meta']['backbone']}, {saved['meta']['model_config']}): "
+                            "resume with the same ones, or train into a new directory")
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
@@ -299,10 +306,11 @@ def _repeat_padding(batch: TrainBatch, train: TrainTensors, rows: torch.Tensor,
     repeated = reppad.repeat_padding(
         inputs.tokens, batch.targets, lengths[rows][mine], train.max_len,
         delimiter=config.reppad_delimiter, copies=copies[mine], timestamps=inputs.timestamps,
-        behaviors=inputs.behaviors, n_items=model.backbone.vocab.n_items,
-        multiple=WIDTH_MULTIPLE)
+        query_times=inputs.query_times, behaviors=inputs.behaviors,
+        n_items=model.backbone.vocab.n_items, multiple=WIDTH_MULTIPLE)
     inputs = SequenceInput(tokens=repeated.tokens, timestamps=repeated.timestamps,
-                           behaviors=repeated.behaviors, user=inputs.user)
+                           query_times=repeated.query_times, behaviors=repeated.behaviors,
+                           user=inputs.user)
     return TrainBatch(inputs, repeated.targets, None), count
 
 
