@@ -75,7 +75,7 @@ def measure(backbone: str, loss: str, batching: str, threads: int, quick: bool) 
     _train_epoch(model, model, train, config, objective, optimizer, scheduler, placement, 1)
     epoch_s = time.perf_counter() - start
     tokens = int(torch.minimum(train.lengths[: train.n_rows], torch.tensor(200)).sum())
-    cases = eval_tensors(data.cases["test"], 200, device)
+    cases = eval_tensors(data.cases["test"], 200, device, data.n_items)
     start = time.perf_counter()
     metrics = evaluate(model, cases, retrieval=True, batch_size=1024)
     eval_s = time.perf_counter() - start

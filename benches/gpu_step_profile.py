@@ -42,7 +42,7 @@ def profile_backbone(name: str, data_dir: Path, out: Path, steps: int) -> dict:
                          with_head=False, amp=True).to(device)
     objective = objective_of(config, model.backbone.normalize, data.n_items)
     train = train_tensors(data, 200, device)
-    cases = eval_tensors(data.cases["valid"], 200, device)
+    cases = eval_tensors(data.cases["valid"], 200, device, data.n_items)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, fused=device.type == "cuda")
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
     placement = Placement(0, 1, device)
