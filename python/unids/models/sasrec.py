@@ -135,8 +135,7 @@ class SASRec(Backbone):
             positions_from_start
         positions = count(padding).clamp(max=self.config.max_len - 1)
         real = (~padding)[..., None].to(self.position_embedding.weight.dtype)
-        x = self.embed(batch) + self.position_embedding(positions) * real
-        x = self.input_dropout(x) * real
+        x = self.input_dropout(self.embed(batch) + self.position_embedding(positions) * real)
         mask = causal_attention_mask(padding)
         for block in self.blocks:
             x = block(x, mask, real)
