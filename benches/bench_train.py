@@ -77,7 +77,7 @@ def measure(backbone: str, loss: str, batching: str, threads: int, quick: bool) 
     tokens = int(torch.minimum(train.lengths[: train.n_rows], torch.tensor(200)).sum())
     cases = eval_tensors(data.cases["test"], 200, device, data.n_items)
     start = time.perf_counter()
-    metrics = evaluate(model, cases, retrieval=True, batch_size=1024)
+    metrics = evaluate(model, cases, retrieval=True, batch_size=0)  # per-device size
     eval_s = time.perf_counter() - start
     return {"backbone": backbone, "loss": loss, "batching": batching, "rows": train.n_rows,
             "epoch_s": epoch_s, "tokens": tokens, "tokens_per_s": tokens / epoch_s,

@@ -145,14 +145,15 @@ def test_shards_run_restart_merge_and_report(tmp_path: Path) -> None:
                        "--results", str(first_results), "--reports", str(tmp_path / "r"))
     assert code == 0 and json.loads(output)["ran"] == []
 
-    # Merged, the report has every cell: no pending line, both methods, the paper beside.
+    # Merged, the report has every cell: no pending line, both methods; nothing is published
+    # for the synthetic data, so no "↳ paper" rows (test_published_rows_sit_under_ours).
     code, output = cli("experiment", "tiny", *common, "--report-only", "--results",
                        str(first_results), "--merge", str(second_results / "tiny"),
                        "--reports", str(tmp_path / "r"))
     assert code == 0, output
     report = (tmp_path / "r" / "tiny" / "report.md").read_text()
     assert "Cells run: 4 of 4" in report and "Pending cells" not in report
-    assert "| unids |" in report and "| base |" in report and "↳ paper" in report
+    assert "| unids |" in report and "| base |" in report and "↳ paper" not in report
     assert "Does UniDS beat base per stage?" in report
     records = read_records(first_results / "tiny", second_results / "tiny")
     assert len(records) == 4
@@ -162,3 +163,16 @@ def test_shards_run_restart_merge_and_report(tmp_path: Path) -> None:
     partial = write_report(experiment, read_records(first_results / "tiny"), tmp_path / "p")
     text = partial.read_text()
     assert "Cells run: 2 of 4" in text and "unids experiment tiny --only" in text
+
+
+def test_published_rows_sit_under_ours(tmp_path: Path) -> None:
+    """The paper's row under each of ours where the paper has the dataset, none elsewhere."""
+    path = experiment_file(tmp_path, 'name = "both"\nreport = "table1"\n'
+                           'published = "unids_table1"\ndatasets = ["ml-1m", "synthetic"]\n'
+                           'backbones = ["hstu"]\nmethods = ["base", "unids"]\n'
+                           'stages = ["recall"]\nseeds = [0]')
+    experiment = load_experiment(path, results_root=tmp_path / "results")
+    text = write_report(experiment, [], tmp_path / "r").read_text()
+    ml_1m, synthetic = text.split("## ml-1m · hstu")[1].split("## synthetic · hstu")
+    assert ml_1m.count("↳ paper") == 2 and "| ↳ paper | 0.7861 |" in ml_1m  # base's AUC
+    assert "↳ paper" not in synthetic.split("## Does UniDS")[0]

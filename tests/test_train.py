@@ -295,6 +295,29 @@ def test_fine_stage_without_labels_learns_the_next_item(cycle_data: TaskData,
     assert record["test"]["AUC"] >= 0.85, record["test"]
 
 
+@pytest.mark.parametrize("name", BACKBONES)
+def test_evaluation_does_not_depend_on_the_batch_size(name: str, liked_data: TaskData) -> None:
+    """Users are batched by history length and put back in order: any batch size (0 = the
+    device's default, 32 on CPU) gives every user the same rank and logit."""
+    from unids.models import Vocab, build_backbone
+    from unids.train.evaluate import eval_rows, pointwise_scores, retrieval_ranks
+    from unids.train.model import RankingModel
+
+    assert eval_rows(0, torch.device("cpu")) == 32 and eval_rows(7, torch.device("cpu")) == 7
+    torch.manual_seed(0)
+    vocab = Vocab(liked_data.n_items, liked_data.n_tokens, liked_data.n_behaviors)
+    model = RankingModel(build_backbone(name, vocab, TINY[name]), with_head=True)
+    cases = eval_tensors(liked_data.cases["test"], TINY[name]["max_len"], torch.device("cpu"),
+                         liked_data.n_items)
+    assert len(cases) > 32  # the default size makes more than one batch
+    ranks = {size: retrieval_ranks(model, cases, size) for size in (0, 1, 5, 4096)}
+    logits = {size: pointwise_scores(model, cases, cases.target[:, None], size)
+              for size in (0, 1, 5, 4096)}
+    for size in (1, 5, 4096):
+        np.testing.assert_array_equal(ranks[size], ranks[0])
+        np.testing.assert_allclose(logits[size], logits[0], rtol=1e-5, atol=1e-6)
+
+
 # --- resume ------------------------------------------------------------------------------------
 
 
@@ -464,6 +487,7 @@ def test_train_command_prints_a_summary(cycle_dir: Path, tmp_path: Path) -> None
     (["--set", "nonsense=1"], "nonsense"),
     (["--set", "model.widht=8"], "widht"),
     (["--set", "epochs=0"], "epochs must be"),
+    (["--set", "eval_batch_size=-1"], "eval_batch_size must be"),
     (["--set", "stage=nonsense"], "stage must be"),
 ])
 def test_train_command_rejects_bad_settings(extra: list[str], message: str, cycle_dir: Path,

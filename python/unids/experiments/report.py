@@ -192,6 +192,9 @@ def _table1(experiment: Experiment, results: Results, directory: Path) -> list[s
     for spec in _grid_values(experiment, "dataset"):
         dataset = _dataset_name(spec)
         for backbone in _grid_values(experiment, "backbone"):
+            # No published column (ML-100K, a user's own data): no "↳ paper" rows of dashes.
+            has_paper = any(lookup(published, dataset=dataset, backbone=backbone, method=m)
+                            for m in methods)
             rows = []
             for method in methods:
                 ours, paper = [method], [""]
@@ -204,7 +207,7 @@ def _table1(experiment: Experiment, results: Results, directory: Path) -> list[s
                     value = (lookup(published, dataset=dataset, backbone=backbone,
                                     method=method) or {}).get(name)
                     paper.append(_paper(value, metric))
-                rows += [ours, ["↳ paper", *paper[1:]]]
+                rows += [ours, ["↳ paper", *paper[1:]]] if has_paper else [ours]
             headers = ["method", *(f"{n} ({METRIC_STAGE[n]})" for n in TABLE1_METRICS)]
             lines += [f"## {dataset} · {backbone}", "", markdown_table(headers, rows), ""]
             directions += _direction_rows(results, published, dataset, backbone)

@@ -49,7 +49,8 @@ class TrainConfig:
     device: str = "auto"
     amp: bool = True  # bf16 autocast on CUDA; ignored on CPU
     compile: bool = False
-    eval_batch_size: int = 1024
+    #: users per evaluation batch; 0 = chosen for the device (unids.train.evaluate.eval_rows)
+    eval_batch_size: int = 0
     max_len: int | None = None  # None: the backbone's max_len
     #: which max_len positions of a longer training row an epoch reads: "last" (the
     #: reference setting) or a "random" window each epoch (uses all of a long history)
@@ -73,9 +74,11 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.stage not in STAGES:
             raise UserError(f"stage must be one of {', '.join(STAGES)}, not {self.stage!r}")
-        for name in ("epochs", "batch_size", "negatives", "eval_batch_size"):
+        for name in ("epochs", "batch_size", "negatives"):
             if getattr(self, name) < 1:
                 raise UserError(f"{name} must be ≥ 1")
+        if self.eval_batch_size < 0:
+            raise UserError("eval_batch_size must be ≥ 0 (0 = chosen for the device)")
         if self.lr <= 0:
             raise UserError("lr must be > 0")
         if self.window not in ("last", "random"):
