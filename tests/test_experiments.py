@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from pathlib import Path
 
 import pytest
@@ -108,7 +109,40 @@ def test_a_resumable_step_keeps_its_partial_work(tmp_path: Path) -> None:
     assert cache.lookup("train", key) is None  # still not done
     step = cache.run("train", {}, {}, produce, resumable=True)
     assert attempts == [False, True] and step.result == {"resumed": True}
-    assert [p.name for p in (tmp_path / "train").iterdir()] == [key[:12]]
+    assert sorted(p.name for p in (tmp_path / "train").iterdir()) == [f".lock-{key[:12]}",
+                                                                      key[:12]]
+
+
+def test_a_second_process_waits_for_a_resumable_step_and_takes_it(tmp_path: Path) -> None:
+    """Two runs of one resumable step share its .partial directory, so they take turns: the
+    second waits on the lock and then finds the step done. (flock excludes two opens of the
+    lock file even within one process, so threads stand in for processes here.)"""
+    started, release = threading.Event(), threading.Event()
+    calls: list[str] = []
+
+    def slow(out: Path) -> dict[str, str]:
+        calls.append("first")
+        started.set()
+        assert release.wait(10)
+        (out / "data.txt").write_text("first")
+        return {"by": "first"}
+
+    first = threading.Thread(target=StepCache(tmp_path).run,
+                             args=("train", {}, {}, slow), kwargs={"resumable": True})
+    first.start()
+    assert started.wait(10)
+    outcome: list = []
+    second = threading.Thread(target=lambda: outcome.append(StepCache(tmp_path).run(
+        "train", {}, {}, _writer(calls, "second"), resumable=True)))
+    second.start()
+    second.join(0.5)
+    assert second.is_alive() and outcome == []  # waiting for the first one's lock
+    release.set()
+    first.join(10)
+    second.join(10)
+    (step,) = outcome
+    assert step.cached and step.result == {"by": "first"} and calls == ["first"]
+    assert (step.directory / "data.txt").read_text() == "first"
 
 
 def test_a_stale_temporary_of_a_dead_process_is_removed(tmp_path: Path) -> None:

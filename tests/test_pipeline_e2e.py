@@ -89,7 +89,8 @@ def test_rerun_skips_every_step_and_force_redoes_one(first_run: RunOutcome) -> N
     assert executed(forced) == ["train", "train"]
     trained = [first_run.workdir / "train" / r["config_hash"][:12] for r in forced.records]
     assert all((path / DONE).is_file() and (path / "best.pt").is_file() for path in trained)
-    assert len(list((first_run.workdir / "train").iterdir())) == 2  # replaced, not added
+    steps = [p for p in (first_run.workdir / "train").iterdir() if not p.name.startswith(".")]
+    assert len(steps) == 2  # replaced, not added
     # A changed training setting retrains; the regenerated data is reused.
     changed = run_pipeline(dataclasses.replace(config, train={**config.train, "lr": 2e-3}),
                            progress=False)
@@ -114,11 +115,57 @@ def test_a_crash_mid_step_leaves_no_done_marker(tmp_path: Path,
     monkeypatch.setattr(unids.pipeline, "regenerate_stage", crash)
     with pytest.raises(RuntimeError, match="killed mid-step"):
         run_pipeline(config, progress=False)
-    assert list((tmp_path / "regenerate").iterdir()) == []  # no half step, no temporary
+    # No finished step: only the partial work a rerun continues from, and its lock file.
+    left = sorted(p.name[:p.name.index("-")] for p in (tmp_path / "regenerate").iterdir())
+    assert left == [".lock", ".partial"]
     assert not (tmp_path / "train").exists()
     monkeypatch.undo()
     resumed = run_pipeline(config, progress=False)
     assert executed(resumed) == ["regenerate", "train"]  # the dataset step was done
+    # Finished: the step's directory; its partial directory is gone, the lock file stays.
+    left = sorted(p.name[:p.name.index("-")] if p.name.startswith(".") else "step"
+                  for p in (tmp_path / "regenerate").iterdir())
+    assert left == [".lock", "step"]
+
+
+def test_a_crash_after_the_regenerator_trained_resumes_without_retraining(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Killed while generating: the rerun continues from the regenerator's checkpoint in the
+    step's .partial directory (no epoch trains twice) and writes what an uninterrupted run
+    writes."""
+    import unids.pipeline.run as pipeline_run
+    import unids.regen.train as regen_train
+    from unids.regen.generate import read_generated
+
+    epochs: list[int] = []
+    real_epoch = regen_train._train_epoch
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        epochs.append(1)
+        return real_epoch(*args, **kwargs)
+
+    def killed(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("killed while generating")
+
+    monkeypatch.setattr(regen_train, "_train_epoch", counted)
+    config = tiny_config(tmp_path / "crashed", methods=("unids",), quality=False)
+    with monkeypatch.context() as crashing:
+        crashing.setattr(pipeline_run, "generate", killed)
+        with pytest.raises(RuntimeError, match="killed while generating"):
+            run_pipeline(config, progress=False)
+    assert len(epochs) == 1  # the tiny config's one regenerator epoch
+    run_pipeline(config, progress=False)
+    assert len(epochs) == 1  # resumed at its last epoch: nothing trained again
+    clean = run_pipeline(tiny_config(tmp_path / "clean", methods=("unids",), quality=False),
+                         progress=False)
+    assert len(epochs) == 2
+
+    def generated(workdir: Path) -> Any:
+        (step,) = [p for p in (workdir / "regenerate").iterdir() if not p.name.startswith(".")]
+        return read_generated(step / "generated").segments
+
+    assert generated(tmp_path / "crashed").equals(generated(tmp_path / "clean"))
+    assert clean.records[0]["test"] == run_pipeline(config, progress=False).records[0]["test"]
 
 
 def test_cli_runs_and_reports(tmp_path: Path) -> None:

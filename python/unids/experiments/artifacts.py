@@ -15,18 +15,23 @@ even when done, once per session (their key stays the same; the old directory is
 once the new one is complete).
 
 Several processes may share a work directory (experiment shards): two that compute the same
-step both write temporaries, the first rename wins and the second discards its copy.
+step both write temporaries, the first rename wins and the second discards its copy. A
+resumable step (training, regeneration) keeps one `.partial-<key12>` directory to continue
+from, so only one process works in it at a time: a second one waits on its lock file
+(`.lock-<key12>`, an advisory `flock`, released by the kernel if the holder dies) and then
+takes the finished step.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +43,12 @@ DONE = "done.json"
 KEY_LENGTH = 12  # hex digits of the key in directory names
 _TEMPORARY = ".tmp-"
 _PARTIAL = ".partial-"
+_LOCK = ".lock-"
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; there, two processes must not run one resumable step
+    fcntl = None  # type: ignore[assignment]
 
 
 def content_key(payload: Any) -> str:
@@ -129,19 +140,31 @@ class StepCache:
 
         resumable: the temporary directory is `.partial-<key12>` and survives a failure, so
         that `produce` can continue from what it left there (a training run's checkpoint);
-        it is still renamed into place only when finished. Not for steps that two processes
-        may run at once."""
+        it is still renamed into place only when finished. Two processes that run it at once
+        take turns (a lock file beside it): the second finds the step done and takes it."""
         key = self.key(step, config, inputs)
         forced = step in self.force and key not in self._redone
-        if not forced:
-            found = self.lookup(step, key)
-            if found is not None:
-                self.skipped.append((step, key))
-                self.log.setdefault((step, key), {"step": step, "key": key, "cached": True,
-                                                  "seconds": found.seconds})
-                return found
+        if not forced and (found := self.lookup(step, key)) is not None:
+            return self._cached(step, key, found)
         final = self.directory(step, key)
         final.parent.mkdir(parents=True, exist_ok=True)
+        if not resumable:
+            return self._execute(step, key, config, inputs, produce, final, forced, False)
+        with _exclusive(final.parent / f"{_LOCK}{final.name}"):
+            # Another process may have finished the step while this one waited for the lock.
+            if not forced and (found := self.lookup(step, key)) is not None:
+                return self._cached(step, key, found)
+            return self._execute(step, key, config, inputs, produce, final, forced, True)
+
+    def _cached(self, step: str, key: str, found: Step) -> Step:
+        self.skipped.append((step, key))
+        self.log.setdefault((step, key), {"step": step, "key": key, "cached": True,
+                                          "seconds": found.seconds})
+        return found
+
+    def _execute(self, step: str, key: str, config: Mapping[str, Any],
+                 inputs: Mapping[str, str], produce: Callable[[Path], Mapping[str, Any] | None],
+                 final: Path, forced: bool, resumable: bool) -> Step:
         _remove_stale_temporaries(final)
         if resumable:
             temporary = final.parent / f"{_PARTIAL}{final.name}"
@@ -178,6 +201,21 @@ class StepCache:
     def count(self, step: str) -> int:
         """How many times `step` was executed in this session."""
         return sum(name == step for name, _ in self.executed)
+
+
+@contextlib.contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """Holds an exclusive advisory lock on `path` (created if missing; never removed, since
+    unlinking a lock file others wait on would let a third process take a second lock)."""
+    if fcntl is None:
+        yield
+        return
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _move_into_place(temporary: Path, final: Path, *, forced: bool) -> None:

@@ -164,8 +164,10 @@ def cell_data(cache: StepCache, cell: Cell, *, progress: bool = True) -> CellDat
         from unids.data.dataset import Dataset
         from unids.pipeline import regenerate_stage
 
+        # `out` survives a crash (a resumable step): a rerun continues the regenerator's
+        # training from its last epoch's checkpoint there.
         _, summary = regenerate_stage(Dataset.load(dataset_dir), cell.stage, out, settings,
-                                      method=cell.method, progress=progress)
+                                      method=cell.method, progress=progress, resume=True)
         # Paths inside the temporary directory mean nothing once it is renamed.
         summary.pop("directory", None)
         if summary.get("regenerator"):
@@ -174,7 +176,7 @@ def cell_data(cache: StepCache, cell: Cell, *, progress: bool = True) -> CellDat
 
     step = cache.run("regenerate", {"stage": cell.stage, "method": cell.method,
                                     "settings": settings.as_json()},
-                     {"dataset": dataset_step.key}, produce)
+                     {"dataset": dataset_step.key}, produce, resumable=True)
     return CellData(step.directory, step.key, step.result["summary"])
 
 

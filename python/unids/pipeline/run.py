@@ -87,11 +87,14 @@ def regenerate_stage(dataset: Dataset, stage: str, directory: str | Path,
                      settings: RegenerateSettings, *, method: str = "unids",
                      regenerator: str | Path | None = None,
                      init_from: str | Path | None = None,
-                     progress: bool = True) -> tuple[StageDataset, dict[str, Any]]:
+                     progress: bool = True, resume: bool = False
+                     ) -> tuple[StageDataset, dict[str, Any]]:
     """Runs the pipeline for one stage and writes it under `directory` (module docstring).
     method: the data-level method (`unids.baselines.methods.DATA_METHODS`). regenerator: a
     `regenerator.pt` / `checkpoint.pt` to use instead of training one. init_from: a `unids
     train` checkpoint whose item vectors start the regenerator's (`unids.regen.backbone`).
+    resume: an interrupted call with the same settings left the regenerator's checkpoint in
+    `directory`: its training continues from there (generation and assembly are redone).
     Returns (the stage dataset, a summary with counts and seconds per step).
 
     Under torchrun every process calls this: all train the regenerator together (DDP), then
@@ -121,7 +124,7 @@ def regenerate_stage(dataset: Dataset, stage: str, directory: str | Path,
     if spec.regenerate:
         generated, n_pairs, regenerator_path, history = _regenerate(
             formatted, spec, directory, settings, regenerator, progress, timed,
-            init_from=init_from, generate_here=placement.is_main)
+            init_from=init_from, generate_here=placement.is_main, resume=resume)
     # NCCL's default timeout (10 minutes) could end the wait for a long generation: the
     # ranks wait on a CPU (gloo) group with a long one instead.
     waiting = dist.new_group(backend="gloo", timeout=GENERATION_WAIT) \
@@ -183,7 +186,7 @@ def format_options(spec: DataMethod, settings: RegenerateSettings, stage: str
 def _regenerate(formatted: FormatResult, spec: DataMethod, directory: Path,
                 settings: RegenerateSettings, regenerator: str | Path | None, progress: bool,
                 timed: Callable[[str, float], None], *, init_from: str | Path | None = None,
-                generate_here: bool = True
+                generate_here: bool = True, resume: bool = False
                 ) -> tuple[Generated | None, int, str, list[dict[str, Any]]]:
     """pairs → regenerator (trained or loaded) → generate; returns (the generated segments,
     the number of pairs, the regenerator's path, the training history). generate_here=False
@@ -206,7 +209,7 @@ def _regenerate(formatted: FormatResult, spec: DataMethod, directory: Path,
             epochs=settings.epochs, batch_size=settings.batch_size, lr=settings.lr,
             seed=settings.seed, device=settings.device, weight_decay=settings.weight_decay,
             progress=progress, item_table=item_table,
-            n_items=formatted.vocabulary.n_items)
+            n_items=formatted.vocabulary.n_items, resume=resume)
         regenerator_path = str(directory / REGENERATOR_DIR / FINAL)
         timed("train_regenerator", started)
     else:
