@@ -162,7 +162,7 @@ def test_a_crash_after_the_regenerator_trained_resumes_without_retraining(
 
     def generated(workdir: Path) -> Any:
         (step,) = [p for p in (workdir / "regenerate").iterdir() if not p.name.startswith(".")]
-        return read_generated(step / "generated").segments
+        return read_generated(step / pipeline_run.GENERATED_DIR).segments
 
     assert generated(tmp_path / "crashed").equals(generated(tmp_path / "clean"))
     assert clean.records[0]["test"] == run_pipeline(config, progress=False).records[0]["test"]
