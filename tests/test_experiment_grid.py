@@ -176,3 +176,30 @@ def test_published_rows_sit_under_ours(tmp_path: Path) -> None:
     ml_1m, synthetic = text.split("## ml-1m · hstu")[1].split("## synthetic · hstu")
     assert ml_1m.count("↳ paper") == 2 and "| ↳ paper | 0.7861 |" in ml_1m  # base's AUC
     assert "↳ paper" not in synthetic.split("## Does UniDS")[0]
+
+
+def test_a_sweep_value_that_restates_the_default_reuses_the_cells_steps(tmp_path: Path) -> None:
+    """fig2's θ and table2's max_len sweeps share a work directory with table1: a value equal
+    to the default (the stage's θ scale, the backbone's max_len) must hit table1's cached
+    regeneration and training instead of redoing them; any other value must not."""
+    # The shared work directory named in the file, as the *-ml-100k experiments do.
+    grid = ('datasets = ["synthetic"]\nbackbones = ["sasrec"]\nmethods = ["unids"]\n'
+            f'stages = ["recall"]\nseeds = [0]\nworkdir = "{(tmp_path / "work").as_posix()}"\n')
+
+    def hashes(name: str, sweep: str = "") -> list[str]:
+        path = experiment_file(tmp_path, f'name = "{name}"\nreport = "fig2"\n{grid}{sweep}')
+        code, output = cli("experiment", name, "--config", str(path), "--results",
+                           str(tmp_path / "results"), "--reports", str(tmp_path / "r"),
+                           "--quiet")
+        assert code == 0, output
+        records = sorted((tmp_path / "results" / name).glob("*.json"))
+        return [json.loads(p.read_text())["config_hash"] for p in records]
+
+    [plain] = hashes("plain")
+    regenerations = len(list((tmp_path / "work" / "regenerate").iterdir()))
+    assert hashes("theta", 'sweep = { key = "format.theta_scale", values = [1.2] }') == [plain]
+    assert hashes("maxlen", 'sweep = { key = "train.max_len", values = [20] }') == [plain]
+    assert len(list((tmp_path / "work" / "regenerate").iterdir())) == regenerations
+    [other] = hashes("other", 'sweep = { key = "format.theta_scale", values = [1.4] }')
+    assert other != plain
+    assert len(list((tmp_path / "work" / "regenerate").iterdir())) > regenerations

@@ -66,7 +66,8 @@ def _matches(planned: Any, wanted: dict[str, set[str]]) -> bool:
 @click.option("--reports", "reports_root", type=click.Path(file_okay=False),
               default="reports", show_default=True, help="The report goes to REPORTS/NAME/.")
 @click.option("--workdir", type=click.Path(file_okay=False), default=None,
-              help="Step cache (default runs/experiments/NAME); reruns skip finished steps.")
+              help="Step cache (default: the file's [experiment] workdir, else "
+                   "runs/experiments/NAME); reruns skip finished steps.")
 @click.option("--merge", "merge", multiple=True, type=click.Path(exists=True),
               help="More records for the report: a results directory or a results.json "
                    "(another machine's shard), repeatable.")

@@ -175,9 +175,25 @@ def cell_data(cache: StepCache, cell: Cell, *, progress: bool = True) -> CellDat
         return {"summary": summary}
 
     step = cache.run("regenerate", {"stage": cell.stage, "method": cell.method,
-                                    "settings": settings.as_json()},
+                                    "settings": _regenerate_key(settings, cell)},
                      {"dataset": dataset_step.key}, produce, resumable=True)
     return CellData(step.directory, step.key, step.result["summary"])
+
+
+def _regenerate_key(settings: RegenerateSettings, cell: Cell) -> dict[str, Any]:
+    """The regenerate step's key: the settings, less a theta_scale that restates the stage's
+    default, so that a fig2 sweep value equal to the default reuses the table1 cell that left
+    it unset (a regeneration is the costliest step of a cell)."""
+    from unids.formats.stage import STAGE_DEFAULTS
+    from unids.pipeline.run import format_options
+
+    key = settings.as_json()
+    options = format_options(DATA_METHODS[cell.method], settings, cell.stage)
+    default = STAGE_DEFAULTS[options.get("theta_stage") or cell.stage].theta_scale
+    if options.get("theta_scale") == default:
+        key["format_options"].pop("theta_scale", None)
+        key["stage_format_options"].get(cell.stage, {}).pop("theta_scale", None)
+    return key
 
 
 def run_cell(cell: Cell, workdir: str | Path | None = None, *, cache: StepCache | None = None,
@@ -195,9 +211,14 @@ def run_cell(cell: Cell, workdir: str | Path | None = None, *, cache: StepCache 
     cell.validate()
     data = cell_data(cache, cell, progress=progress)
     config = cell.train_config()
+    model = cell.model_config()
+    train = dataclasses.asdict(config)
+    # A train.max_len that restates the backbone's is the unset default, keyed as such, so
+    # that the table2 sweep's longest value reuses the table1 cell that left it unset.
+    if train.get("max_len") is not None and train["max_len"] == getattr(model, "max_len", None):
+        train["max_len"] = None
     step_config = {"backbone": cell.backbone, "stage": cell.stage, "method": cell.method,
-                   "seed": cell.seed, "train": dataclasses.asdict(config),
-                   "model": dataclasses.asdict(cell.model_config())}
+                   "seed": cell.seed, "train": train, "model": dataclasses.asdict(model)}
 
     def produce(out: Path) -> dict[str, Any]:
         task = load_task_data(data.directory,

@@ -22,13 +22,16 @@ tables on top of those (`[dataset.ml-1m.train]`, `[backbone.hstu.model]`):
     seeds = [0, 1, 2]
     sweep = { key = "format.theta_scale", values = [0.8, 1.2, 1.6], name = "theta_scale" }
     pending = [{ dataset = "kuairand-pure", why = "needs the KuaiRand-Pure logs" }]
+    workdir = "runs/experiments/table1"  # the step cache (default runs/experiments/<name>)
 
 A sweep sets one setting (a `--set` key) to each value in turn: one more axis of the grid,
 recorded in each record's `sweep`. Cells are sharded by *data group* — (dataset, stage,
 method, seed, sweep value) — so the stage dataset a group regenerates is built once, by one
 shard, and reused by its backbones. Restarting in the same work directory skips every step
 already done (the step cache); records land in `results/<name>/`, one file per cell, which
-is what shards on different machines merge through.
+is what shards on different machines merge through. Experiments that name one `workdir`
+share their steps: a fig2 or table2 cell whose swept value restates the default (the stage's
+θ scale, the backbone's max_len) is the table1 cell, and costs nothing twice.
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ from unids.experiments.pipeline import (
 )
 
 EXPERIMENT_KEYS = ("name", "report", "datasets", "backbones", "methods", "stages", "seeds",
-                   "sweep", "pending", "published", "description")
+                   "sweep", "pending", "published", "description", "workdir")
 CELL_TABLES = ("train", "model", *REGENERATE_TABLES)
 
 
@@ -155,7 +158,8 @@ def load_experiment(path: str | Path, *, overrides: Sequence[str] = (),
     return Experiment(
         name=name, report=str(head.get("report", name)), cells=tuple(planned),
         results_dir=root / name,
-        workdir=Path(workdir) if workdir is not None else Path("runs") / "experiments" / name,
+        workdir=Path(workdir if workdir is not None else
+                     head.get("workdir", Path("runs") / "experiments" / name)),
         settings=raw, pending=tuple(head.get("pending", [])),
         published=head.get("published"), description=str(head.get("description", "")))
 
