@@ -250,3 +250,26 @@ def test_fig2_report_picks_theta_on_validation_not_test(tmp_path: Path) -> None:
     assert "| fine | AUC | 1.8 |" in text and "| recall | MRR | 0.8 |" in text
     assert "θ*(fine) ≥ θ*(coarse), θ*(recall): holds here" in text
     assert (tmp_path / "fig2.png").stat().st_size > 0
+
+
+def test_coarse_on_the_original_data_is_the_recall_training(tmp_path: Path) -> None:
+    """base's recall and coarse cells train one task on one dataset: one training step, two
+    records; unids's stage datasets differ, so its cells train apart."""
+    path = experiment_file(tmp_path, 'name = "rc"\nreport = "table1"\ndatasets = ["synthetic"]\n'
+                           'backbones = ["sasrec"]\nmethods = ["base", "unids"]\n'
+                           'stages = ["recall", "coarse"]\nseeds = [0]')
+    code, output = cli("experiment", "rc", "--config", str(path), "--workdir",
+                       str(tmp_path / "work"), "--results", str(tmp_path / "results"),
+                       "--reports", str(tmp_path / "r"), "--quiet")
+    assert code == 0, output
+    records = {p.stem: json.loads(p.read_text())
+               for p in (tmp_path / "results" / "rc").glob("*.json")}
+    recall, coarse = (records[f"synthetic-sasrec-{s}-base-s0"] for s in ("recall", "coarse"))
+    assert coarse["stage"] == "coarse" and recall["stage"] == "recall"
+    assert coarse["config_hash"] == recall["config_hash"] and coarse["test"] == recall["test"]
+    assert any("recall cell's training" in note for note in coarse["notes"])
+    unids = [records[f"synthetic-sasrec-{s}-unids-s0"] for s in ("recall", "coarse")]
+    assert unids[0]["config_hash"] != unids[1]["config_hash"]
+    trainings = [p for p in (tmp_path / "work" / "train").iterdir() if p.is_dir()
+                 and not p.name.startswith(".")]
+    assert len(trainings) == 3
