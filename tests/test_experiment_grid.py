@@ -14,6 +14,7 @@ from unids.errors import UserError
 from unids.experiments.grid import load_experiment, parse_shard, read_records
 from unids.experiments.published import TABLES, lookup, published_rows
 from unids.experiments.report import write_report
+from unids.train.checkpoint import evaluate_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -273,3 +274,8 @@ def test_coarse_on_the_original_data_is_the_recall_training(tmp_path: Path) -> N
     trainings = [p for p in (tmp_path / "work" / "train").iterdir() if p.is_dir()
                  and not p.name.startswith(".")]
     assert len(trainings) == 3
+    # `unids evaluate` reads a UniDS cell's checkpoint with its stage dataset (the one the
+    # checkpoint names) and scores what the record says.
+    step = tmp_path / "work" / "train" / unids[0]["config_hash"][:12]
+    again = evaluate_checkpoint(step / "best.pt", split="test", device="cpu")
+    assert again == pytest.approx(unids[0]["test"], rel=1e-6)

@@ -176,6 +176,7 @@ def test_rows_and_histories_are_the_formatted_training_sequences(
     items = lists(dataset.sequences, "items")
     times = lists(dataset.sequences, "timestamps")
     ratings = lists(dataset.sequences, "rating")
+    outcomes: set[bool] = set()  # whether a test history continued the last segment
     for stage in STAGES:
         formatted = format_dataset(dataset, stage)
         stage_data = StageDataset.load(regenerated["out"] / stage)
@@ -184,6 +185,9 @@ def test_rows_and_histories_are_the_formatted_training_sequences(
         assert lists(original, "tokens") == lists(formatted.pt, "tokens")
         assert original["user"].to_pylist() == dataset.sequences["user"].to_pylist()
         cases = stage_data.eval.to_pylist()
+        segments = lists(formatted.pt, "segment_lengths")
+        prefixes = {tuple(p[:k]) for p in lists(formatted.patterns, "pattern")
+                    for k in range(2, len(p) + 1)}
         for u, (row, case) in enumerate(zip(original.to_pylist(), cases, strict=True)):
             tokens = row["tokens"]
             assert [t for t in tokens if vocabulary.is_item(t)] == items[u][:-2]
@@ -205,11 +209,18 @@ def test_rows_and_histories_are_the_formatted_training_sequences(
             if stage == "fine":  # interleaved: the validation item's behaviour token too
                 space = vocabulary["item-behavior:rating"]
                 extra.append(space.token(f"rating={ratings[u][-2]:g}"))
-            assert case["test_history"] == tokens[:-1] + extra
-            assert case["test_history_times"] == row["times"][:-1] + [times[u][-2]] * len(extra)
+            # The test history closes that segment before the validation item, unless the
+            # two are the start of a mined pattern.
+            last_segment = items[u][:-2][len(items[u][:-2]) - segments[u][-1]:]
+            continued = (*last_segment, items[u][-2]) in prefixes
+            kept = len(tokens) - 1 if continued else len(tokens)
+            assert case["test_history"] == tokens[:kept] + extra
+            assert case["test_history_times"] == row["times"][:kept] + [times[u][-2]] * len(extra)
+            outcomes.add(continued)
             assert case["valid_seen"] == items[u][:-2]
             assert case["test_seen"] == items[u][:-1]
             assert (case["valid_target"], case["test_target"]) == (items[u][-2], items[u][-1])
+    assert outcomes == {True, False}  # the data has both kinds of user
 
 
 def test_help_and_user_errors(regenerated: dict[str, Any], tmp_path: Path) -> None:

@@ -26,8 +26,10 @@ Evaluation (`StageDataset.eval`, one row per user, in the dataset's user order):
                    where a pattern ended, so the last segment stays open — the held-out item
                    may well continue it (after a closing token the model has only ever seen
                    a new segment begin; on planted data that token halved recall)
-    test_history   the same, then the validation item (and, where the stage interleaves
-                   behaviour, its behaviour token), still in the open last segment
+    test_history   the PT row, then the validation item (and, where the stage interleaves
+                   behaviour, its behaviour token) opening a new last segment — or, where
+                   the last training segment and the validation item are the prefix of a
+                   mined pattern, continuing that segment (its closing token left out)
     *_seen         the raw items before the target (what ranking masks)
     *_target, *_time, *_label   the held-out item from the original Dataset (label −1 unknown)
 
@@ -328,10 +330,11 @@ def _generated_labels(tokens: Ragged, vocabulary: Vocabulary, dataset: Dataset) 
     return out
 
 
-def _open_last_segment(pt: Ragged, pt_times: np.ndarray, vocabulary: Vocabulary
-                       ) -> tuple[Ragged, np.ndarray]:
+def _open_last_segment(pt: Ragged, pt_times: np.ndarray, vocabulary: Vocabulary,
+                       rows: np.ndarray | None = None) -> tuple[Ragged, np.ndarray]:
     """The PT rows without a segment token at their very end (module docstring: the
-    training part ends where the log was cut, not where a pattern ended)."""
+    training part ends where the log was cut, not where a pattern ended); `rows`: a mask of
+    the rows to open (default all)."""
     closers = np.zeros(vocabulary.size, dtype=bool)
     for space in vocabulary:
         if space.kind in SEGMENT_KINDS:
@@ -342,6 +345,8 @@ def _open_last_segment(pt: Ragged, pt_times: np.ndarray, vocabulary: Vocabulary
     last = pt.offsets[1:] - 1
     drop = (lengths > 0) & closers[pt.values[np.maximum(last, 0)]] if len(pt.values) else \
         np.zeros(len(pt), dtype=bool)
+    if rows is not None:
+        drop &= rows
     keep = np.ones(len(pt.values), dtype=bool)
     keep[last[drop]] = False
     offsets = np.zeros(len(pt) + 1, dtype=np.int64)
@@ -349,14 +354,38 @@ def _open_last_segment(pt: Ragged, pt_times: np.ndarray, vocabulary: Vocabulary
     return Ragged(offsets, pt.values[keep]), pt_times[keep]
 
 
+def _continues_a_pattern(formatted: FormatResult, train_items: Ragged,
+                         next_item: np.ndarray) -> np.ndarray:
+    """Per user: whether the last training segment followed by `next_item` is the prefix of
+    a mined pattern (so that a segmenter reading the longer log could keep it one segment)."""
+    prefixes = {tuple(pattern[:k]) for pattern in formatted.patterns["pattern"].to_pylist()
+                for k in range(2, len(pattern) + 1)}
+    segments = formatted.pt["segment_lengths"].to_pylist()
+    out = np.zeros(len(train_items), dtype=bool)
+    if not prefixes:
+        return out
+    for row, lengths in enumerate(segments):
+        if lengths:
+            start, stop = train_items.offsets[row + 1] - lengths[-1], train_items.offsets[row + 1]
+            tail = train_items.values[start:stop].tolist()
+            out[row] = (*tail, int(next_item[row])) in prefixes
+    return out
+
+
 def _eval_table(dataset: Dataset, formatted: FormatResult, pt: Ragged, pt_times: np.ndarray,
                 items: Ragged, times: Ragged, labels: Ragged | None,
                 users: np.ndarray) -> pa.Table:
     """One row per user: histories, masked items and targets of both splits."""
     vocabulary = formatted.vocabulary
-    pt, pt_times = _open_last_segment(pt, pt_times, vocabulary)
     valid_item = items.last(SPLITS["valid"]).astype(np.int32)
     valid_time = times.last(SPLITS["valid"]).astype(np.float64)
+    # The test history closes the last training segment before the validation item unless
+    # the two continue a mined pattern, as the segmenter would have cut the longer log:
+    # left open, "item, item" would follow one another where training rows never have
+    # them, and the test split alone would be read out of distribution.
+    continues = _continues_a_pattern(formatted, items.drop_last(SPLITS["valid"]), valid_item)
+    closed_pt, closed_times = _open_last_segment(pt, pt_times, vocabulary, rows=continues)
+    pt, pt_times = _open_last_segment(pt, pt_times, vocabulary)
     appended = [valid_item]
     behavior = formatted.manifest.get("behavior")
     if formatted.manifest.get("interleave") and behavior is not None:
@@ -366,14 +395,15 @@ def _eval_table(dataset: Dataset, formatted: FormatResult, pt: Ragged, pt_times:
         appended.append(item_behavior_tokens(vocabulary, behavior,
                                              values.last(SPLITS["valid"])))
     width = len(appended)
-    # Test history: each user's PT row, then `width` tokens; value i of row r moves to
-    # i + width·r, the appended ones fill the last `width` places of the row.
-    test_offsets = pt.offsets + width * np.arange(len(pt) + 1)
-    test_tokens = np.empty(len(pt.values) + width * len(pt), dtype=np.int32)
+    # Test history: each user's PT row (closed or open, above), then `width` tokens; value
+    # i of row r moves to i + width·r, the appended ones fill the last `width` places.
+    test_offsets = closed_pt.offsets + width * np.arange(len(closed_pt) + 1)
+    test_tokens = np.empty(len(closed_pt.values) + width * len(closed_pt), dtype=np.int32)
     test_times = np.empty(len(test_tokens), dtype=np.float64)
-    moved = np.arange(len(pt.values)) + width * np.repeat(np.arange(len(pt)), pt.lengths)
-    test_tokens[moved] = pt.values
-    test_times[moved] = pt_times
+    moved = np.arange(len(closed_pt.values)) + width * np.repeat(np.arange(len(closed_pt)),
+                                                                 closed_pt.lengths)
+    test_tokens[moved] = closed_pt.values
+    test_times[moved] = closed_times
     for j, tokens in enumerate(appended):
         at = test_offsets[1:] - width + j
         test_tokens[at] = tokens

@@ -40,8 +40,7 @@ def load_checkpoint(path: str | Path, device: torch.device) -> tuple[RankingMode
 
 def evaluate_checkpoint(path: str | Path, *, data_dir: str | None = None, split: str = "test",
                         device: str = "auto") -> dict[str, Any]:
-    from unids.data.dataset import Dataset
-    from unids.train.data import task_data
+    from unids.train.stage_data import load_task_data
 
     model, meta = load_checkpoint(path, pick_device(device))
     config = TrainConfig(**meta["train_config"])
@@ -49,8 +48,9 @@ def evaluate_checkpoint(path: str | Path, *, data_dir: str | None = None, split:
     if directory is None:
         raise UserError(f"{path}: the checkpoint does not say which dataset it was trained on; "
                         "pass --data")
-    data = task_data(Dataset.load(directory),
-                     behavior=None if config.behavior == "none" else config.behavior)
+    # A prepared dataset or a stage dataset (`unids regenerate`'s, which UniDS cells train on).
+    data = load_task_data(directory,
+                          behavior=None if config.behavior == "none" else config.behavior)
     if data.n_items != model.backbone.vocab.n_items:
         raise UserError(f"{directory} has {data.n_items} items but the checkpoint was trained "
                         f"on {model.backbone.vocab.n_items}: not the same dataset")
