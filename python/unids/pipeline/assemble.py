@@ -384,7 +384,7 @@ def _eval_table(dataset: Dataset, formatted: FormatResult, pt: Ragged, pt_times:
     # left open, "item, item" would follow one another where training rows never have
     # them, and the test split alone would be read out of distribution.
     continues = _continues_a_pattern(formatted, items.drop_last(SPLITS["valid"]), valid_item)
-    closed_pt, closed_times = _open_last_segment(pt, pt_times, vocabulary, rows=continues)
+    test_rows, test_row_times = _open_last_segment(pt, pt_times, vocabulary, rows=continues)
     pt, pt_times = _open_last_segment(pt, pt_times, vocabulary)
     appended = [valid_item]
     behavior = formatted.manifest.get("behavior")
@@ -395,15 +395,15 @@ def _eval_table(dataset: Dataset, formatted: FormatResult, pt: Ragged, pt_times:
         appended.append(item_behavior_tokens(vocabulary, behavior,
                                              values.last(SPLITS["valid"])))
     width = len(appended)
-    # Test history: each user's PT row (closed or open, above), then `width` tokens; value
-    # i of row r moves to i + width·r, the appended ones fill the last `width` places.
-    test_offsets = closed_pt.offsets + width * np.arange(len(closed_pt) + 1)
-    test_tokens = np.empty(len(closed_pt.values) + width * len(closed_pt), dtype=np.int32)
+    # Test history: each user's PT row (closed unless continued, above), then `width`
+    # tokens; value i of row r moves to i + width·r, the appended ones fill the last places.
+    test_offsets = test_rows.offsets + width * np.arange(len(test_rows) + 1)
+    test_tokens = np.empty(len(test_rows.values) + width * len(test_rows), dtype=np.int32)
     test_times = np.empty(len(test_tokens), dtype=np.float64)
-    moved = np.arange(len(closed_pt.values)) + width * np.repeat(np.arange(len(closed_pt)),
-                                                                 closed_pt.lengths)
-    test_tokens[moved] = closed_pt.values
-    test_times[moved] = closed_times
+    moved = np.arange(len(test_rows.values)) + width * np.repeat(np.arange(len(test_rows)),
+                                                                 test_rows.lengths)
+    test_tokens[moved] = test_rows.values
+    test_times[moved] = test_row_times
     for j, tokens in enumerate(appended):
         at = test_offsets[1:] - width + j
         test_tokens[at] = tokens
