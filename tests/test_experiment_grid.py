@@ -87,6 +87,21 @@ def test_grid_size_sweep_and_overrides(tmp_path: Path) -> None:
     assert len(groups) == 2 * 2 * 2
 
 
+def test_only_picks_cells_by_their_swept_value(tmp_path: Path) -> None:
+    path = experiment_file(tmp_path, 'name = "x"\nreport = "fig2"\ndatasets = ["synthetic"]\n'
+                           'backbones = ["sasrec"]\nmethods = ["unids"]\n'
+                           'stages = ["recall", "fine"]\nseeds = [0]\n'
+                           'sweep = { key = "format.theta_scale", values = [1.2, 1.3, 1.4] }')
+    code, output = cli("experiment", "x", "--config", str(path), "--list", "--results",
+                       str(tmp_path / "results"), "--only", "stage=fine,sweep=1.30,sweep=1.4")
+    assert code == 0, output
+    assert [line.split()[-1] for line in output.splitlines() if line.startswith("pending")] \
+        == ["synthetic-sasrec-fine-unids-theta_scale1.3-s0",
+            "synthetic-sasrec-fine-unids-theta_scale1.4-s0"]
+    code, output = cli("experiment", "x", "--config", str(path), "--list", "--only", "swept=1")
+    assert code != 0 and "sweep=VALUE" in output
+
+
 @pytest.mark.parametrize("text, message", [
     ("1/0", "--shard"), ("3/2", "--shard"), ("a/b", "--shard"), ("0/2", "--shard")])
 def test_bad_shards(text: str, message: str) -> None:

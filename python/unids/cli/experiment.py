@@ -36,9 +36,9 @@ def _only(pairs: tuple[str, ...]) -> dict[str, set[str]]:
         for item in text.split(","):
             key, separator, value = item.partition("=")
             if not separator or key.strip() not in ("dataset", "backbone", "stage", "method",
-                                                    "seed"):
-                raise UserError(f"--only: expected dataset|backbone|stage|method|seed=VALUE, "
-                                f"got {item!r}")
+                                                    "seed", "sweep"):
+                raise UserError(f"--only: expected dataset|backbone|stage|method|seed|sweep="
+                                f"VALUE, got {item!r}")
             wanted.setdefault(key.strip(), set()).add(value.strip())
     return wanted
 
@@ -47,7 +47,21 @@ def _matches(planned: Any, wanted: dict[str, set[str]]) -> bool:
     cell = planned.cell
     values = {"dataset": cell.dataset.spec, "backbone": cell.backbone, "stage": cell.stage,
               "method": cell.method, "seed": str(cell.seed)}
-    return all(values[key] in allowed for key, allowed in wanted.items())
+    for key, allowed in wanted.items():
+        if key == "sweep":  # the swept value, as a number where both are (1.3 = 1.30)
+            if not any(_same_value(value, text) for value in planned.sweep.values()
+                       for text in allowed):
+                return False
+        elif values[key] not in allowed:
+            return False
+    return True
+
+
+def _same_value(value: Any, text: str) -> bool:
+    try:
+        return float(value) == float(text)
+    except (TypeError, ValueError):
+        return str(value) == text
 
 
 @click.command()
@@ -57,7 +71,8 @@ def _matches(planned: Any, wanted: dict[str, set[str]]) -> bool:
 @click.option("--shard", default="1/1", show_default=True,
               help="Run shard i of n (1-based): whole data groups, dealt round robin.")
 @click.option("--only", "only", multiple=True, metavar="KEY=VALUE[,…]",
-              help="Run only matching cells: dataset=…, backbone=…, stage=…, method=…, seed=….")
+              help="Run only matching cells: dataset=…, backbone=…, stage=…, method=…, seed=…, "
+                   "sweep=… (the swept value).")
 @click.option("--set", "pairs", multiple=True, metavar="KEY=VALUE",
               help="Override a setting of every cell (as `unids run --set`), e.g. epochs=20.")
 @click.option("--results", "results_root", type=click.Path(file_okay=False),
@@ -93,6 +108,7 @@ def experiment(name: str, config_path: str | None, shard: str, only: tuple[str, 
       unids experiment table1 --list
       unids experiment table1 --shard 1/4                 # a quarter of the grid
       unids experiment table1 --only dataset=ml-1m,backbone=hstu
+      unids experiment fig2 --only stage=fine,sweep=1.4,sweep=1.6
       unids experiment fig2 --set epochs=20
       unids experiment table1 --report-only --merge other-machine/results/table1
     """
