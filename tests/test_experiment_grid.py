@@ -253,17 +253,17 @@ def test_table2_report_checks_both_claims(tmp_path: Path) -> None:
 def test_fig2_report_picks_theta_on_validation_not_test(tmp_path: Path) -> None:
     experiment = load_experiment(REPO / "configs" / "experiments" / "fig2-ml-100k.toml")
     records = []
-    for theta in (0.8, 1.2, 1.4, 1.8):
+    for theta in (1.2, 1.3, 1.4, 1.5):
         for stage, name in (("fine", "AUC"), ("coarse", "NDCG@10"), ("recall", "MRR")):
             # fine's validation peaks at the highest θ, the others' at the lowest; every
-            # test curve peaks at 1.2, which must not decide anything.
+            # test curve peaks at 1.3, which must not decide anything.
             valid = theta if stage == "fine" else -theta
-            test = -abs(theta - 1.2)
+            test = -abs(theta - 1.3)
             records += [_sweep_record(stage, "unids", s, {"theta_scale": theta},
                                       {name: 0.5 + test / 10}, {name: 0.5 + valid / 10})
                         for s in range(3)]
     text = write_report(experiment, records, tmp_path).read_text()
-    assert "| fine | AUC | 1.8 |" in text and "| recall | MRR | 0.8 |" in text
+    assert "| fine | AUC | 1.5 |" in text and "| recall | MRR | 1.2 |" in text
     assert "θ*(fine) ≥ θ*(coarse), θ*(recall): holds here" in text
     assert (tmp_path / "fig2.png").stat().st_size > 0
 
