@@ -61,7 +61,11 @@ def test_python_count_scorer_matches_mine_patterns(seqs, kind, params):
     data = to_input(seqs, kind)
     expected = _core.mine_patterns(data, **params)
     got = mine_with_python_scorer(data, **params)
-    assert table_rows(got) == table_rows(expected)
+    # Patterns and supports exactly; entropies to the last bits (the two sum their
+    # surprisals in different orders, 1 ulp apart on some inputs).
+    got_rows, expected_rows = table_rows(got), table_rows(expected)
+    assert [r[:2] for r in got_rows] == [r[:2] for r in expected_rows]
+    assert [r[2] for r in got_rows] == pytest.approx([r[2] for r in expected_rows], rel=1e-12)
     assert got.column("length").to_pylist() == expected.column("length").to_pylist()
     for key in (b"theta", b"h1"):
         assert got.schema.metadata[key] == expected.schema.metadata[key]
