@@ -4,6 +4,7 @@ one-at-a-time decoding, learning planted patterns, and resume."""
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import replace
 from pathlib import Path
@@ -39,6 +40,7 @@ from unids.regen import (
     read_generated,
     user_sources,
 )
+from unids.regen.train import epoch_order
 from unids.train.data import Ragged
 
 TINY = RegeneratorConfig(dim=16, heads=2, encoder_layers=1, decoder_layers=1, memories=3,
@@ -540,6 +542,97 @@ def test_one_hot_memories_regenerate_planted_patterns(planted: tuple[Dataset, Fo
     # Chance: a restricted step picks one of the ~15 distinct items of a source.
     found = {s for s in started if s in patterns}
     assert found == patterns
+
+
+# --- batching by source ---------------------------------------------------------------------
+
+
+def test_source_batching_keeps_each_sources_pairs_together() -> None:
+    source_of = np.array([0, 0, 0, 1, 2, 2, 3, 4, 4, 4, 4, 5])
+    for epoch in (1, 2):
+        order = epoch_order(source_of, 6, seed=3, epoch=epoch, batching="sources")
+        assert sorted(order.tolist()) == list(range(len(source_of)))
+        visited = source_of[order]
+        runs = [visited[0]] + [b for a, b in itertools.pairwise(visited) if a != b]
+        assert sorted(runs) == list(range(6))  # each source is one run of pairs
+        for source in range(6):  # … in the stored order
+            mine = order[visited == source]
+            assert np.all(np.diff(mine) > 0)
+    first = epoch_order(source_of, 6, seed=3, epoch=1, batching="sources")
+    assert np.array_equal(first, epoch_order(source_of, 6, seed=3, epoch=1, batching="sources"))
+    assert any(not np.array_equal(first, epoch_order(source_of, 6, seed=3, epoch=e,
+                                                     batching="sources")) for e in (2, 3, 4))
+    pairs_order = epoch_order(source_of, 6, seed=3, epoch=1, batching="pairs")
+    assert np.array_equal(pairs_order, np.random.default_rng([3, 1]).permutation(12))
+
+
+def test_a_shared_source_is_encoded_once_with_the_same_result() -> None:
+    """loss_sums over distinct sources + an index equals loss_sums over one source per row:
+    values and gradients (eval mode: no dropout draw to differ)."""
+    sources = right_padded([[1, 2, 3, 4, 5], [6, 7, 8], [9, 10, 11, 12]])
+    index = torch.tensor([0, 0, 2, 1, 0, 2])
+    target = right_padded([[2, 3], [4, 5, 6], [10], [7, 8], [3, 4], [11, 12, 1]])
+    results = []
+    for shared in (True, False):
+        model = tiny_model(seed=4)
+        if shared:
+            rec, entropy = model.loss_sums(sources, target, index)
+        else:
+            rec, entropy = model.loss_sums(sources[index], target)
+        (rec + entropy).backward()
+        results.append((rec.detach(), entropy.detach(),
+                        {n: p.grad.clone() for n, p in model.named_parameters()
+                         if p.grad is not None}))
+    (rec_a, ent_a, grads_a), (rec_b, ent_b, grads_b) = results
+    torch.testing.assert_close(rec_a, rec_b)
+    torch.testing.assert_close(ent_a, ent_b)
+    assert grads_a.keys() == grads_b.keys()
+    for name, grad in grads_a.items():
+        torch.testing.assert_close(grad, grads_b[name], msg=name)
+
+
+def test_source_batching_trains_the_same_model_on_the_same_order(
+        trained: tuple[Regenerator, list[dict[str, Any]], Pairs]) -> None:
+    """One epoch over one order, with and without encoding each distinct source once (no
+    dropout): the same weights. Only the work differs. Plain SGD: Adam would blow up the
+    rounding noise of gradients that are zero in exact arithmetic (the key bias's)."""
+    from unids.regen.train import _LossSums, _train_epoch
+    from unids.train.distributed import setup
+
+    _, _, pairs = trained
+    sources, targets = pairs.padded()
+    order = epoch_order(pairs.source_of, len(pairs.sources), 0, 1, "sources")
+    weights = []
+    for shared in (True, False):
+        model = tiny_model(vocab_size=pairs.vocab_size, seed=2).train()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+        _train_epoch(_LossSums(model), model, optimizer, scheduler, order, 32, pairs.source_of,
+                     sources, targets, (sources != 0).sum(1), (targets != 0).sum(1), 1.0,
+                     setup("cpu"), shared_sources=shared)
+        weights.append(model.state_dict())
+    for name, value in weights[0].items():
+        torch.testing.assert_close(value, weights[1][name], rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_source_batching_learns_planted_patterns(
+        planted: tuple[Dataset, FormatResult],
+        trained: tuple[Regenerator, list[dict[str, Any]], Pairs], tmp_path: Path) -> None:
+    dataset, formatted = planted
+    _, _, pairs = trained
+    model, history = fit_regenerator(pairs, formatted.vocabulary.size, TINY, tmp_path,
+                                     epochs=12, batch_size=32, lr=5e-3, progress=False,
+                                     batching="sources")
+    patterns = {internal_ids(dataset, p) for p in PLANTED}
+    assert teacher_forced_item_accuracy(model, pairs, patterns, formatted.vocabulary) > 0.9
+    assert history[-1]["rec"] < 0.5 * history[0]["rec"]
+    assert load_regenerator(tmp_path / "regenerator.pt")[1]["train"]["batching"] == "sources"
+    with pytest.raises(UserError, match="different regenerator or run"):
+        fit_regenerator(pairs, formatted.vocabulary.size, TINY, tmp_path, epochs=13,
+                        batch_size=32, lr=5e-3, progress=False, resume=True)  # pairs now
+    with pytest.raises(UserError, match="batching"):
+        fit_regenerator(pairs, formatted.vocabulary.size, TINY, tmp_path / "x", epochs=1,
+                        progress=False, batching="users")
 
 
 class Crash(Exception):

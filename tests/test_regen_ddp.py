@@ -52,7 +52,7 @@ torch.set_num_threads(1)
 pairs = tiny_pairs()
 try:
     fit_regenerator(pairs, pairs.vocab_size, RegeneratorConfig(**CONFIG), sys.argv[1],
-                    on_epoch=stop, **TRAINING)
+                    on_epoch=stop, batching=sys.argv[2], **TRAINING)
 except Stop:
     # Both ranks stop after the same epoch; rank 0 is still writing its checkpoint when
     # rank 1 gets here, and tearing gloo down under a peer that is still connected can abort
@@ -95,17 +95,22 @@ def history_of(run_dir: Path) -> list[dict[str, Any]]:
     return json.loads((run_dir / "run.json").read_text())["state"]["history"]
 
 
-def test_ddp_training_matches_one_process_and_resumes_in_one(tmp_path: Path) -> None:
+@pytest.mark.parametrize("batching", ["pairs", "sources"])
+def test_ddp_training_matches_one_process_and_resumes_in_one(tmp_path: Path,
+                                                             batching: str) -> None:
+    """With "sources" batching the ranks take contiguous slices and encode each distinct
+    source of theirs once: still one process's update."""
     pairs = tiny_pairs()
     assert len(pairs) % TRAINING["batch_size"] == 1  # the weight-0 row of rank 1 is exercised
     script = tmp_path / "fit.py"
     script.write_text(SCRIPT.format(tests=str(TESTS)))
-    torchrun(str(script), str(tmp_path / "ddp"))
+    torchrun(str(script), str(tmp_path / "ddp"), batching)
     assert json.loads((tmp_path / "ddp" / "run.json").read_text())["world_size"] == 2
 
     config = RegeneratorConfig(**CONFIG)
+    training = {**TRAINING, "batching": batching}
     single, single_history = fit_regenerator(pairs, pairs.vocab_size, config,
-                                             tmp_path / "single", **TRAINING)
+                                             tmp_path / "single", **training)
     ddp_history = history_of(tmp_path / "ddp")
     assert len(ddp_history) == 2
     for mine, theirs in zip(ddp_history, single_history, strict=False):
@@ -114,7 +119,7 @@ def test_ddp_training_matches_one_process_and_resumes_in_one(tmp_path: Path) -> 
 
     # The DDP run's checkpoint resumes in this single process and ends where one process does.
     resumed, history = fit_regenerator(pairs, pairs.vocab_size, config, tmp_path / "ddp",
-                                       resume=True, **TRAINING)
+                                       resume=True, **training)
     assert [h["epoch"] for h in history] == [1, 2, 3]
     assert history[-1]["loss"] == pytest.approx(single_history[-1]["loss"], rel=1e-4)
     # Adam turns float-order noise (1e-7) into a relative weight difference of ~3e-4 here;
@@ -124,7 +129,7 @@ def test_ddp_training_matches_one_process_and_resumes_in_one(tmp_path: Path) -> 
     assert meta["train"]["epochs"] == 3
     assert relative_difference(single.state_dict(), loaded.state_dict()) < 1e-2
     other, _ = fit_regenerator(pairs, pairs.vocab_size, config, tmp_path / "other",
-                               **{**TRAINING, "seed": 4})
+                               **{**training, "seed": 4})
     assert relative_difference(single.state_dict(), other.state_dict()) > 0.1
 
 

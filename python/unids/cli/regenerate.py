@@ -18,8 +18,8 @@ from unids.errors import UserError
 
 STAGE_CHOICES = ("recall", "coarse", "fine", "all")
 TABLES = ("regenerator", "generation", "train", "format")
-TRAIN_KEYS = ("epochs", "batch_size", "lr", "weight_decay", "per_user", "mix_ratio", "seed",
-              "device")
+TRAIN_KEYS = ("epochs", "batch_size", "lr", "weight_decay", "batching", "per_user", "mix_ratio",
+              "seed", "device")
 
 
 def _build(config_path: str | None, epochs: int | None, memories: int | None,
@@ -159,7 +159,8 @@ def regenerate(dataset_dir: str, stage: str, output: str, method: str, epochs: i
     A --config file:
       [regenerator]        dim = 64, memories = 5, max_target_len = 12, entropy_sign = "reward"
       [generation]         gamma = 0.1, restrict_steps = 2, beam_size = 1, length_alpha = 1
-      [train]              epochs = 20, batch_size = 256, lr = 0.001, per_user = 8
+      [train]              epochs = 20, batch_size = 256, lr = 0.001, per_user = 8,
+                           batching = "sources"   (a user's pairs share a batch: faster)
       [format]             min_support = 2           (every stage)
       [format.fine]        theta_scale = 1.5         (one stage)
     """

@@ -47,8 +47,8 @@ STAGES = ("recall", "coarse", "fine")
 #: The tables of regeneration settings, as `unids regenerate --config` has them, except that
 #: the regenerator's training settings sit in [regenerate] (the [train] table is the backbone's).
 REGENERATE_TABLES = ("regenerate", "regenerator", "generation", "format")
-REGENERATE_KEYS = ("epochs", "batch_size", "lr", "weight_decay", "per_user", "mix_ratio",
-                   "device")
+REGENERATE_KEYS = ("epochs", "batch_size", "lr", "weight_decay", "batching", "per_user",
+                   "mix_ratio", "device")
 #: Settings a cell fixes itself: a [train] table must not set them.
 CELL_KEYS = ("stage", "seed", "method")
 

@@ -45,7 +45,7 @@ from unids.regen import (
     user_sources,
 )
 from unids.regen.backbone import backbone_item_table
-from unids.regen.train import FINAL
+from unids.regen.train import BATCHING, FINAL
 from unids.train.distributed import setup
 
 REGENERATOR_DIR = "regenerator"
@@ -66,6 +66,7 @@ class RegenerateSettings:
     batch_size: int = 256
     lr: float = 1e-3
     weight_decay: float = 0.01
+    batching: str = "pairs"  # or "sources": `unids.regen.train`
     per_user: int = 8
     mix_ratio: float = 1.0
     seed: int = 0
@@ -76,6 +77,9 @@ class RegenerateSettings:
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.per_user < 1 or not self.lr > 0:
             raise UserError("need epochs ≥ 1, batch_size ≥ 1, per_user ≥ 1 and lr > 0")
+        if self.batching not in BATCHING:
+            raise UserError(f"batching must be one of {', '.join(BATCHING)}, not "
+                            f"{self.batching!r}")
         if not 0.0 <= self.mix_ratio <= 1.0:
             raise UserError(f"mix_ratio must lie in [0, 1], not {self.mix_ratio}")
 
@@ -208,7 +212,7 @@ def _regenerate(formatted: FormatResult, spec: DataMethod, directory: Path,
             pairs, formatted.vocabulary.size, config, directory / REGENERATOR_DIR,
             epochs=settings.epochs, batch_size=settings.batch_size, lr=settings.lr,
             seed=settings.seed, device=settings.device, weight_decay=settings.weight_decay,
-            progress=progress, item_table=item_table,
+            batching=settings.batching, progress=progress, item_table=item_table,
             n_items=formatted.vocabulary.n_items, resume=resume)
         regenerator_path = str(directory / REGENERATOR_DIR / FINAL)
         timed("train_regenerator", started)

@@ -294,12 +294,19 @@ class Regenerator(nn.Module):
         labels[torch.arange(len(target), device=target.device), lengths] = self.eos
         return labels
 
-    def loss_sums(self, source: torch.Tensor, target: torch.Tensor
+    def loss_sums(self, source: torch.Tensor, target: torch.Tensor,
+                  source_index: torch.Tensor | None = None
                   ) -> tuple[torch.Tensor, torch.Tensor]:
         """(Σ of the token cross-entropies, Σ over rows of H(π)), float32: the two parts of the
         loss before averaging. A share of a batch (one DDP rank's) divides them by the whole
-        batch's counts (`token_count`, rows), so that the shares add up to the batch's mean."""
+        batch's counts (`token_count`, rows), so that the shares add up to the batch's mean.
+
+        source_index (B,): target row b continues source row source_index[b], so `source`
+        holds each distinct source once and is encoded once (pairs of one user share their
+        source; the encoder over up to 200 tokens is most of a step's cost)."""
         memory, padding = self.encode(source)
+        if source_index is not None:
+            memory, padding = memory[source_index], padding[source_index]
         logits_pi = self.promoter_logits(target)  # (B, K)
         pi = logits_pi.softmax(-1)
         bos = torch.full_like(target[:, :1], self.bos)
