@@ -22,9 +22,10 @@ Batching (`batching`):
 Under `torchrun --nproc_per_node=N` (DDP, `unids.train.distributed`) every process calls
 `fit_regenerator` with the same pairs: all draw the same global batches, rank r takes rows
 r, r + N, … of each (with "sources" batching: the r-th of N contiguous slices, so that a
-user's pairs stay together), and its loss parts are divided by the *global* batch's counts, so that
-the averaged gradient is the single-process one. Rank 0 alone writes; the files hold the bare
-model's weights, so they load and resume in a single process (and the other way round).
+user's pairs stay together), and its loss parts are divided by the *global* batch's counts,
+so that the averaged gradient is the single-process one. Rank 0 alone writes; the files hold
+the bare model's weights, so they load and resume in a single process (and the other way
+round).
 """
 
 from __future__ import annotations
@@ -70,9 +71,9 @@ def fit_regenerator(pairs: Pairs, vocab_size: int, config: RegeneratorConfig,
     returns (the model in eval mode, the per-epoch history).
 
     warmup_steps: None = 5 % of all steps. batching: "pairs" or "sources" (module docstring).
-    item_table / n_items: start the item embeddings from
-    a trained backbone's token table (`Regenerator.init_item_embeddings`). on_epoch(epoch,
-    record): called after each epoch's checkpoint is written (on every rank under DDP).
+    item_table / n_items: start the item embeddings from a trained backbone's token table
+    (`Regenerator.init_item_embeddings`). on_epoch(epoch, record): called after each epoch's
+    checkpoint is written (on every rank under DDP).
     Under torchrun every process calls this with the same arguments (module docstring).
     """
     if len(pairs) == 0:
