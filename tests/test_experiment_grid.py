@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from unids.cli import main
 from unids.errors import UserError
+from unids.experiments.cell import _regenerate_key, train_step
 from unids.experiments.grid import load_experiment, parse_shard, read_records
 from unids.experiments.published import TABLES, lookup, published_rows
 from unids.experiments.report import write_report
@@ -120,6 +121,20 @@ def test_bad_experiment_files_are_one_line_errors(tmp_path: Path) -> None:
     assert code != 0 and "no experiment 'no-such-experiment'" in output
 
 
+def test_a_setting_in_both_a_dataset_and_a_backbone_table_is_refused(tmp_path: Path) -> None:
+    """The backbone table is applied last, so it would silently override what the dataset
+    table asks for (table1 once gave the Books sample HSTU's 200-item window that way)."""
+    head = 'name = "x"\ndatasets = ["synthetic"]\nbackbones = ["sasrec"]\n'
+    clash = "\n[dataset.synthetic.model]\nmax_len = 10\n\n[backbone.sasrec.model]\nmax_len = 30\n"
+    path = experiment_file(tmp_path, head + clash)
+    code, output = cli("experiment", "x", "--config", str(path), "--list")
+    assert code != 0 and "Traceback" not in output
+    assert "[dataset.synthetic] and [backbone.sasrec] both set model.max_len" in output
+    apart = "\n[dataset.synthetic.model]\nmax_len = 10\n\n[backbone.sasrec.model]\nblocks = 2\n"
+    [planned, *_] = load_experiment(experiment_file(tmp_path, head + apart)).cells
+    assert (planned.cell.model["max_len"], planned.cell.model["blocks"]) == (10, 2)
+
+
 def test_published_tables_load_with_our_names() -> None:
     for table in TABLES:
         assert published_rows(table)
@@ -219,6 +234,38 @@ def test_a_sweep_value_that_restates_the_default_reuses_the_cells_steps(tmp_path
     [other] = hashes("other", 'sweep = { key = "format.theta_scale", values = [1.4] }')
     assert other != plain
     assert len(list((tmp_path / "work" / "regenerate").iterdir())) > regenerations
+
+
+def _identity(cell) -> tuple:
+    return cell.dataset.spec, cell.backbone, cell.stage, cell.method, cell.seed
+
+
+def _step_configs(cell) -> tuple:
+    """What decides a cell's cached steps: its data, regeneration and training configs."""
+    regenerate = _regenerate_key(cell.regenerate_settings(), cell) if cell.data_level else None
+    return cell.dataset.spec, regenerate, train_step(cell)[1]
+
+
+@pytest.mark.parametrize(("derived", "origin", "shared"), [
+    ("fig2", "table1", 9),        # θ 1.2 for recall and coarse, 1.4 for fine: 3 stages × 3 seeds
+    ("table2", "table1", 18),     # the 200 row: {base, unids} × 3 stages × 3 seeds
+    ("table3", "table1", 18),     # the UniDS row: 2 datasets × 3 stages × 3 seeds
+    ("fig2-ml-100k", "table1-ml-100k", 9),
+    ("table2-ml-100k", "table1-ml-100k", 18),
+    ("table3-ml-100k", "table1-ml-100k", 9),
+])
+def test_shipped_experiments_share_their_table1_cells(derived: str, origin: str,
+                                                      shared: int) -> None:
+    """The paper grids name table1's work directory so that their cells equal to a table1
+    cell are cache hits; that needs the same steps' configs, which a drifting setting in one
+    file would silently break (a rerun of hours)."""
+    a, b = (load_experiment(REPO / "configs" / "experiments" / f"{name}.toml")
+            for name in (derived, origin))
+    assert a.workdir == b.workdir
+    origin_steps = {_identity(p.cell): _step_configs(p.cell) for p in b.cells}
+    same = [p.name for p in a.cells
+            if origin_steps.get(_identity(p.cell)) == _step_configs(p.cell)]
+    assert len(same) == shared, same
 
 
 def _sweep_record(stage: str, method: str, seed: int, sweep: dict, test: dict,

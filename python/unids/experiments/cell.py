@@ -197,6 +197,26 @@ def _regenerate_key(settings: RegenerateSettings, cell: Cell) -> dict[str, Any]:
     return key
 
 
+def train_step(cell: Cell) -> tuple[TrainConfig, dict[str, Any]]:
+    """The TrainConfig a cell trains with and the train step's config (its cache key, with
+    the data step's key): experiments whose cells give the same config share the training."""
+    config = cell.train_config()
+    # Recall and coarse ranking train one task (next-item retrieval, early stopping on
+    # validation NDCG@10) and differ only in the metrics a report reads. On the original
+    # data (base, reppad, frec) the two cells are therefore one training: the coarse cell
+    # takes the recall cell's, which saves a fifth of a table1 grid's trainings.
+    if cell.stage == "coarse" and not cell.data_level:
+        config = dataclasses.replace(config, stage="recall")
+    model = cell.model_config()
+    train = dataclasses.asdict(config)
+    # A train.max_len that restates the backbone's is the unset default, keyed as such, so
+    # that the table2 sweep's longest value reuses the table1 cell that left it unset.
+    if train.get("max_len") is not None and train["max_len"] == getattr(model, "max_len", None):
+        train["max_len"] = None
+    return config, {"backbone": cell.backbone, "stage": config.stage, "method": cell.method,
+                    "seed": cell.seed, "train": train, "model": dataclasses.asdict(model)}
+
+
 def run_cell(cell: Cell, workdir: str | Path | None = None, *, cache: StepCache | None = None,
              progress: bool = True) -> dict[str, Any]:
     """Trains and evaluates one cell (module docstring) and returns its record. Give a
@@ -211,22 +231,8 @@ def run_cell(cell: Cell, workdir: str | Path | None = None, *, cache: StepCache 
         cache = StepCache(workdir)
     cell.validate()
     data = cell_data(cache, cell, progress=progress)
-    config = cell.train_config()
-    # Recall and coarse ranking train one task (next-item retrieval, early stopping on
-    # validation NDCG@10) and differ only in the metrics a report reads. On the original
-    # data (base, reppad, frec) the two cells are therefore one training: the coarse cell
-    # takes the recall cell's, which saves a fifth of a table1 grid's trainings.
-    shared = cell.stage == "coarse" and not cell.data_level
-    if shared:
-        config = dataclasses.replace(config, stage="recall")
-    model = cell.model_config()
-    train = dataclasses.asdict(config)
-    # A train.max_len that restates the backbone's is the unset default, keyed as such, so
-    # that the table2 sweep's longest value reuses the table1 cell that left it unset.
-    if train.get("max_len") is not None and train["max_len"] == getattr(model, "max_len", None):
-        train["max_len"] = None
-    step_config = {"backbone": cell.backbone, "stage": config.stage, "method": cell.method,
-                   "seed": cell.seed, "train": train, "model": dataclasses.asdict(model)}
+    config, step_config = train_step(cell)
+    shared = config.stage != cell.stage
 
     def produce(out: Path) -> dict[str, Any]:
         task = load_task_data(data.directory,

@@ -10,7 +10,8 @@ shards, each finished cell's record kept as one JSON file.
 An experiment file (TOML) has an [experiment] table and, beside it, the tables of a
 `unids run` config (`unids.experiments.pipeline`) applied to every cell — [train], [model],
 [regenerate], [regenerator], [generation], [format] — plus per-dataset and per-backbone
-tables on top of those (`[dataset.ml-1m.train]`, `[backbone.hstu.model]`):
+tables on top of those (`[dataset.ml-1m.train]`, `[backbone.hstu.model]`; a setting may be in
+one of the two, not both):
 
     [experiment]
     name = "table1"
@@ -139,6 +140,8 @@ def load_experiment(path: str | Path, *, overrides: Sequence[str] = (),
         for backbone in _strings(head, "backbones", where):
             for value in sweep_values:
                 tables = copy.deepcopy(raw)
+                _refuse_clash(per_dataset.get(dataset, {}), per_backbone.get(backbone, {}),
+                              f"{where}: [dataset.{dataset}] and [backbone.{backbone}]")
                 for extra in (per_dataset.get(dataset, {}), per_backbone.get(backbone, {})):
                     _merge(tables, extra)
                 label: dict[str, Any] = {}
@@ -169,6 +172,20 @@ def _strings(head: dict[str, Any], key: str, where: str) -> list[str]:
     if not values or not isinstance(values, list):
         raise UserError(f"{where}: [experiment] {key} must be a non-empty list")
     return [str(v) for v in values]
+
+
+def _refuse_clash(per_dataset: dict[str, Any], per_backbone: dict[str, Any], where: str,
+                  path: str = "") -> None:
+    """A setting both tables give would silently take the backbone's value (it is applied
+    last), whatever the dataset needs: say so instead."""
+    for key, value in per_dataset.items():
+        if key not in per_backbone:
+            continue
+        if isinstance(value, dict) and isinstance(per_backbone[key], dict):
+            _refuse_clash(value, per_backbone[key], where, f"{path}{key}.")
+        else:
+            raise UserError(f"{where} both set {path}{key}; set it in one of them (or in the "
+                            "common table, with the exception in the other)")
 
 
 def _merge(into: dict[str, Any], extra: dict[str, Any]) -> None:
