@@ -4,6 +4,9 @@ published numbers — on the synthetic planted dataset with tiny models."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,8 +14,15 @@ from click.testing import CliRunner
 
 from unids.cli import main
 from unids.errors import UserError
+from unids.experiments.artifacts import try_exclusive
 from unids.experiments.cell import _regenerate_key, train_step
-from unids.experiments.grid import load_experiment, parse_shard, read_records
+from unids.experiments.grid import (
+    load_experiment,
+    parse_shard,
+    queue_lock,
+    read_records,
+    take_from_queue,
+)
 from unids.experiments.published import TABLES, lookup, published_rows
 from unids.experiments.report import write_report
 from unids.train.checkpoint import evaluate_checkpoint
@@ -119,6 +129,13 @@ def test_bad_experiment_files_are_one_line_errors(tmp_path: Path) -> None:
     assert "Traceback" not in output
     code, output = cli("experiment", "no-such-experiment")
     assert code != 0 and "no experiment 'no-such-experiment'" in output
+    # A report layout that does not exist is said before the grid runs, not after.
+    bad.write_text('[experiment]\nname = "x"\nreport = "tabel1"\ndatasets = ["synthetic"]\n'
+                   'backbones = ["sasrec"]\n')
+    code, output = cli("experiment", "x", "--config", str(bad), "--workdir",
+                       str(tmp_path / "work"), "--results", str(tmp_path / "results"))
+    assert code != 0 and "report = 'tabel1' is no report layout" in output
+    assert "Traceback" not in output and not (tmp_path / "work").exists()
 
 
 def test_a_setting_in_both_a_dataset_and_a_backbone_table_is_refused(tmp_path: Path) -> None:
@@ -194,6 +211,53 @@ def test_shards_run_restart_merge_and_report(tmp_path: Path) -> None:
     partial = write_report(experiment, read_records(first_results / "tiny"), tmp_path / "p")
     text = partial.read_text()
     assert "Cells run: 2 of 4" in text and "unids experiment tiny --only" in text
+
+
+def test_a_queue_hands_out_groups_nobody_holds_regenerating_ones_first(
+        tmp_path: Path) -> None:
+    path = experiment_file(tmp_path, 'name = "tiny"\ndatasets = ["synthetic"]\n'
+                           'backbones = ["sasrec"]\nmethods = ["base", "reppad", "unids"]\n'
+                           'stages = ["recall"]\nseeds = [0, 1]')
+    experiment = load_experiment(path, results_root=tmp_path / "results",
+                                 workdir=tmp_path / "work")
+    cells = list(experiment.cells)
+    busy = next(p for p in cells if p.cell.method == "unids" and p.cell.seed == 1)
+    finished = next(p for p in cells if p.cell.method == "base" and p.cell.seed == 0)
+    (tmp_path / "results" / "tiny").mkdir(parents=True)
+    taken = []
+    # Another process runs `busy`'s group (a second open file holds the lock, as a second
+    # process would) and, after this one listed the cells, finishes `finished`.
+    with try_exclusive(queue_lock(experiment, busy.group)) as held:
+        assert held
+        (tmp_path / "results" / "tiny" / f"{finished.name}.json").write_text("{}")
+        for planned in take_from_queue(cells, experiment):
+            # The group being run stays held against every other process.
+            with try_exclusive(queue_lock(experiment, planned.group)) as again:
+                assert not again
+            taken.append((planned.cell.method, planned.cell.seed))
+    assert taken == [("unids", 0), ("base", 1), ("reppad", 0), ("reppad", 1)]
+    with try_exclusive(queue_lock(experiment, busy.group)) as held:
+        assert held  # released by the process that held it, and not taken by the queue
+
+
+def test_queue_processes_share_one_grid(tmp_path: Path) -> None:
+    """Two `--queue` processes over one work directory run every cell once between them."""
+    path = experiment_file(tmp_path, 'name = "tiny"\nreport = "table1"\n'
+                           'datasets = ["synthetic"]\n'
+                           'backbones = ["sasrec"]\nmethods = ["base"]\n'
+                           'stages = ["recall", "fine"]\nseeds = [0, 1]')
+    command = [sys.executable, "-m", "unids", "experiment", "tiny", "--config", str(path),
+               "--workdir", str(tmp_path / "work"), "--results", str(tmp_path / "results"),
+               "--reports", str(tmp_path / "reports"), "--queue", "--quiet", "--json"]
+    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+    processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True, env=environment) for _ in range(2)]
+    outputs = [process.communicate(timeout=240) for process in processes]
+    assert [process.returncode for process in processes] == [0, 0], outputs
+    ran = [json.loads(stdout)["ran"] for stdout, _ in outputs]
+    assert sorted(ran[0] + ran[1]) == sorted(p.stem for p in
+                                              (tmp_path / "results" / "tiny").glob("*.json"))
+    assert len(ran[0] + ran[1]) == 4
 
 
 def test_published_rows_sit_under_ours(tmp_path: Path) -> None:

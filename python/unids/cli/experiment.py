@@ -70,6 +70,10 @@ def _same_value(value: Any, text: str) -> bool:
               default=None, help="The experiment file (default: configs/experiments/NAME.toml).")
 @click.option("--shard", default="1/1", show_default=True,
               help="Run shard i of n (1-based): whole data groups, dealt round robin.")
+@click.option("--queue", is_flag=True,
+              help="Share the grid with the other --queue processes of this work directory: "
+                   "each takes the next data group nobody holds (those that regenerate "
+                   "first), instead of a share dealt out beforehand. Start N on one machine.")
 @click.option("--only", "only", multiple=True, metavar="KEY=VALUE[,…]",
               help="Run only matching cells: dataset=…, backbone=…, stage=…, method=…, seed=…, "
                    "sweep=… (the swept value).")
@@ -91,7 +95,8 @@ def _same_value(value: Any, text: str) -> bool:
               help="List this shard's cells and whether each is done; run nothing.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @json_option
-def experiment(name: str, config_path: str | None, shard: str, only: tuple[str, ...],
+def experiment(name: str, config_path: str | None, shard: str, queue: bool,
+               only: tuple[str, ...],
                pairs: tuple[str, ...], results_root: str, reports_root: str,
                workdir: str | None, merge: tuple[str, ...], report_only: bool,
                list_cells: bool, quiet: bool, as_json: bool) -> None:
@@ -101,12 +106,14 @@ def experiment(name: str, config_path: str | None, shard: str, only: tuple[str, 
 
     Restartable: finished steps are cached in the work directory and finished cells keep
     their record in RESULTS/NAME/ (a cell with a record is skipped). Shardable: --shard i/n
-    on n machines, then one --report-only run with --merge for the others' records.
+    on n machines, then one --report-only run with --merge for the others' records. On one
+    machine (one GPU), run several --queue processes over one work directory instead.
 
     \b
     Examples:
       unids experiment table1 --list
       unids experiment table1 --shard 1/4                 # a quarter of the grid
+      for i in 1 2 3 4; do unids experiment table1 --queue --quiet & done; wait
       unids experiment table1 --only dataset=ml-1m,backbone=hstu
       unids experiment fig2 --only stage=fine,sweep=1.4,sweep=1.6
       unids experiment fig2 --set epochs=20
@@ -121,11 +128,15 @@ def experiment(name: str, config_path: str | None, shard: str, only: tuple[str, 
         parse_shard,
         read_records,
         run_planned,
+        take_from_queue,
     )
-    from unids.experiments.report import write_report
+    from unids.experiments.report import LAYOUTS, write_report
 
     path = _config_path(name, config_path)
     plan = load_experiment(path, overrides=pairs, results_root=results_root, workdir=workdir)
+    if plan.report not in LAYOUTS:  # said now, not after the grid has run
+        raise UserError(f"{path}: [experiment] report = {plan.report!r} is no report layout; "
+                        f"have {', '.join(LAYOUTS)}")
     index, count = parse_shard(shard)
     wanted = _only(only)
     cells = [p for p in plan.shard(index, count) if _matches(p, wanted)]
@@ -140,8 +151,9 @@ def experiment(name: str, config_path: str | None, shard: str, only: tuple[str, 
     if not report_only:
         todo = [p for p in cells if p.name not in done]
         cache = StepCache(plan.workdir)
-        for planned in tqdm(todo, desc=plan.name, unit="cell", disable=quiet or None,
-                            dynamic_ncols=True):
+        taken = take_from_queue(todo, plan) if queue else todo
+        for planned in tqdm(taken, total=len(todo), desc=plan.name, unit="cell",
+                            disable=quiet or None, dynamic_ncols=True):
             run_planned(planned, plan, progress=not quiet, cache=cache)
             ran.append(planned.name)
     records = read_records(plan.results_dir, *merge)

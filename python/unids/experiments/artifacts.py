@@ -218,6 +218,26 @@ def _exclusive(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+@contextlib.contextmanager
+def try_exclusive(path: Path) -> Iterator[bool]:
+    """`_exclusive` without the wait: yields False, holding nothing, when another process
+    holds the lock. Without flock (Windows) it yields True: nothing is shared then."""
+    if fcntl is None:
+        yield True
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _move_into_place(temporary: Path, final: Path, *, forced: bool) -> None:
     """Renames `temporary` to `final`. A finished `final` is replaced on a forced redo (moved
     aside first, removed after); otherwise it was finished meanwhile by another process, so

@@ -40,13 +40,15 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from unids.baselines.methods import DATA_METHODS
 from unids.config import load_toml
 from unids.errors import InputError, UserError
+from unids.experiments.artifacts import KEY_LENGTH, content_key, try_exclusive
 from unids.experiments.cell import Cell
 from unids.experiments.pipeline import (
     REGENERATE_TABLES,
@@ -97,6 +99,41 @@ class Experiment:
         for planned in self.cells:
             groups.setdefault(planned.group, len(groups))
         return [p for p in self.cells if groups[p.group] % count == index]
+
+
+#: Under the work directory: one lock file per data group that a `--queue` process holds.
+QUEUE = "queue"
+
+
+def take_from_queue(cells: Sequence[Planned], experiment: Experiment) -> Iterator[Planned]:
+    """The cells without a record, one data group at a time, each group held under a lock in
+    the work directory while the caller runs its cells; a group another process holds is
+    skipped. Processes sharing a work directory thus share a grid as a queue: each takes the
+    next group nobody has, so none sits idle while groups wait (`--shard` deals them out
+    beforehand, blind to how long each takes). Groups that regenerate their data — a
+    regenerator, then a backbone: the longest chains — go first."""
+    groups: dict[tuple[Any, ...], list[Planned]] = {}
+    for planned in cells:
+        groups.setdefault(planned.group, []).append(planned)
+    ordered = sorted(groups.values(), key=lambda group: not _regenerates(group[0].cell.method))
+    for group in ordered:
+        with try_exclusive(queue_lock(experiment, group[0].group)) as held:
+            if not held:
+                continue
+            for planned in group:
+                # Checked under the lock: another process may have run it since we listed.
+                if not (experiment.results_dir / f"{planned.name}.json").exists():
+                    yield planned
+
+
+def queue_lock(experiment: Experiment, group: tuple[Any, ...]) -> Path:
+    """The lock file a `--queue` process holds while it runs `group`."""
+    key = content_key([str(part) for part in group])[:KEY_LENGTH]
+    return experiment.workdir / QUEUE / f"group-{key}.lock"
+
+
+def _regenerates(method: str) -> bool:
+    return method in DATA_METHODS and DATA_METHODS[method].regenerate
 
 
 def parse_shard(text: str) -> tuple[int, int]:
