@@ -379,6 +379,33 @@ def test_fig2_report_picks_theta_on_validation_not_test(tmp_path: Path) -> None:
     assert (tmp_path / "fig2.png").stat().st_size > 0
 
 
+def test_fine_ranking_of_the_retrieval_baselines_is_base_training(tmp_path: Path) -> None:
+    """RepPad and FRec change retrieval training only: their fine cells are base's training,
+    recorded under their own names; their recall cells train apart."""
+    path = experiment_file(tmp_path, 'name = "f"\nreport = "table1"\ndatasets = ["synthetic"]\n'
+                           'backbones = ["sasrec"]\nmethods = ["base", "reppad", "frec"]\n'
+                           'stages = ["recall", "fine"]\nseeds = [0]')
+    code, output = cli("experiment", "f", "--config", str(path), "--workdir",
+                       str(tmp_path / "work"), "--results", str(tmp_path / "results"),
+                       "--reports", str(tmp_path / "r"), "--quiet")
+    assert code == 0, output
+    records = {p.stem: json.loads(p.read_text())
+               for p in (tmp_path / "results" / "f").glob("*.json")}
+    base = records["synthetic-sasrec-fine-base-s0"]
+    for method in ("reppad", "frec"):
+        fine = records[f"synthetic-sasrec-fine-{method}-s0"]
+        assert fine["method"] == method and fine["config_hash"] == base["config_hash"]
+        assert fine["test"] == base["test"] and any("base cell's training" in note
+                                                    for note in fine["notes"])
+    assert not any("base cell's training" in note for note in base["notes"])
+    recall = {records[f"synthetic-sasrec-recall-{m}-s0"]["config_hash"]
+              for m in ("base", "reppad", "frec")}
+    assert len(recall) == 3
+    trainings = [p for p in (tmp_path / "work" / "train").iterdir() if p.is_dir()
+                 and not p.name.startswith(".")]
+    assert len(trainings) == 4
+
+
 def test_coarse_on_the_original_data_is_the_recall_training(tmp_path: Path) -> None:
     """base's recall and coarse cells train one task on one dataset: one training step, two
     records; unids's stage datasets differ, so its cells train apart."""

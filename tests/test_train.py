@@ -463,6 +463,7 @@ def test_train_command_writes_the_record(backbone: str, stage: str, liked_dir: P
         ("base", 0, 1, "cpu")
     assert record["config"]["model"]["dim"] == 8
     assert record["config"]["train"]["batch_size"] == 16
+    assert record["torch_threads"] == torch.get_num_threads() >= 1  # runs in this process
     names = CLASSIFICATION if stage == "fine" else RETRIEVAL
     assert set(record["valid"]) == set(record["test"]) == names
     files = list(results.iterdir())

@@ -11,6 +11,7 @@ Where each method's data comes from:
 * `base`, `reppad`, `frec` train on the prepared dataset itself; reppad and frec change the
   training (`TrainConfig.method`, `unids.baselines`). Their coarse cell is their recall
   cell's training: the same retrieval task on the same data, read through other metrics.
+  RepPad and FRec change retrieval training only, so their fine cell is base's training.
 * the data-level methods (`unids`, `dr4sr`, `unids-no-tc`, `unids-no-uf`, `unids-no-ug`;
   `unids.baselines.methods`) train on the stage dataset that
   `unids.pipeline.regenerate_stage(dataset, stage, directory, settings, method=…)` builds.
@@ -33,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from unids.baselines import METHODS
+from unids.baselines import METHODS, TRAINING_METHODS
 from unids.baselines.methods import DATA_METHODS
 from unids.errors import UserError
 from unids.experiments.artifacts import StepCache
@@ -207,13 +208,18 @@ def train_step(cell: Cell) -> tuple[TrainConfig, dict[str, Any]]:
     # takes the recall cell's, which saves a fifth of a table1 grid's trainings.
     if cell.stage == "coarse" and not cell.data_level:
         config = dataclasses.replace(config, stage="recall")
+    # RepPad and FRec change retrieval training only (unids.train.loop): their fine-ranking
+    # cells are the base cell's training. Shared, they equal base's exactly, instead of
+    # differing by the last bits of another run (docs/TRAINING.md, determinism).
+    if cell.stage == "fine" and cell.method in TRAINING_METHODS:
+        config = dataclasses.replace(config, method="base")
     model = cell.model_config()
     train = dataclasses.asdict(config)
     # A train.max_len that restates the backbone's is the unset default, keyed as such, so
     # that the table2 sweep's longest value reuses the table1 cell that left it unset.
     if train.get("max_len") is not None and train["max_len"] == getattr(model, "max_len", None):
         train["max_len"] = None
-    return config, {"backbone": cell.backbone, "stage": config.stage, "method": cell.method,
+    return config, {"backbone": cell.backbone, "stage": config.stage, "method": config.method,
                     "seed": cell.seed, "train": train, "model": dataclasses.asdict(model)}
 
 
@@ -251,4 +257,8 @@ def run_cell(cell: Cell, workdir: str | Path | None = None, *, cache: StepCache 
         record["stage"] = cell.stage
         record["notes"] = [*record.get("notes", []), "coarse ranking on the original data is "
                            "the recall cell's training (one task; unids.experiments.cell)"]
+    if config.method != cell.method:
+        record["method"] = cell.method
+        record["notes"] = [*record.get("notes", []), f"{cell.method} changes retrieval "
+                           "training only: its fine-ranking cell is the base cell's training"]
     return record

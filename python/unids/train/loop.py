@@ -214,6 +214,9 @@ def fit(data: TaskData, backbone_name: str, config: TrainConfig, run_dir: str | 
         "method": method, "seed": config.seed, "epochs": state["epoch"],
         "best_epoch": state["best_epoch"], "device": device_name(device),
         "world_size": placement.world,
+        # CPU kernels split their sums by thread: a run repeats bit for bit only at the same
+        # thread count (docs/TRAINING.md, determinism), so the record says which it had.
+        "torch_threads": torch.get_num_threads(),
         "wall_time_s": round(time.perf_counter() - started, 2),
         "config": {"train": dataclasses.asdict(config),
                    "model": dataclasses.asdict(model_config),
