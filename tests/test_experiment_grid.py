@@ -379,18 +379,24 @@ def test_fig2_report_picks_theta_on_validation_not_test(tmp_path: Path) -> None:
     assert (tmp_path / "fig2.png").stat().st_size > 0
 
 
-def test_fine_ranking_of_the_retrieval_baselines_is_base_training(tmp_path: Path) -> None:
-    """RepPad and FRec change retrieval training only: their fine cells are base's training,
-    recorded under their own names; their recall cells train apart."""
-    path = experiment_file(tmp_path, 'name = "f"\nreport = "table1"\ndatasets = ["synthetic"]\n'
-                           'backbones = ["sasrec"]\nmethods = ["base", "reppad", "frec"]\n'
-                           'stages = ["recall", "fine"]\nseeds = [0]')
-    code, output = cli("experiment", "f", "--config", str(path), "--workdir",
+def run_sasrec_grid(tmp_path: Path, methods: list[str], stages: list[str]) -> dict[str, dict]:
+    """Runs a tiny synthetic SASRec grid (seed 0) in tmp_path/work; its records by cell."""
+    path = experiment_file(tmp_path, f'name = "g"\nreport = "table1"\n'
+                           f'datasets = ["synthetic"]\nbackbones = ["sasrec"]\n'
+                           f'methods = {json.dumps(methods)}\nstages = {json.dumps(stages)}\n'
+                           f'seeds = [0]')
+    code, output = cli("experiment", "g", "--config", str(path), "--workdir",
                        str(tmp_path / "work"), "--results", str(tmp_path / "results"),
                        "--reports", str(tmp_path / "r"), "--quiet")
     assert code == 0, output
-    records = {p.stem: json.loads(p.read_text())
-               for p in (tmp_path / "results" / "f").glob("*.json")}
+    return {p.stem: json.loads(p.read_text())
+            for p in (tmp_path / "results" / "g").glob("*.json")}
+
+
+def test_fine_ranking_of_the_retrieval_baselines_is_base_training(tmp_path: Path) -> None:
+    """RepPad and FRec change retrieval training only: their fine cells are base's training,
+    recorded under their own names; their recall cells train apart."""
+    records = run_sasrec_grid(tmp_path, ["base", "reppad", "frec"], ["recall", "fine"])
     base = records["synthetic-sasrec-fine-base-s0"]
     for method in ("reppad", "frec"):
         fine = records[f"synthetic-sasrec-fine-{method}-s0"]
@@ -409,15 +415,7 @@ def test_fine_ranking_of_the_retrieval_baselines_is_base_training(tmp_path: Path
 def test_coarse_on_the_original_data_is_the_recall_training(tmp_path: Path) -> None:
     """base's recall and coarse cells train one task on one dataset: one training step, two
     records; unids's stage datasets differ, so its cells train apart."""
-    path = experiment_file(tmp_path, 'name = "rc"\nreport = "table1"\ndatasets = ["synthetic"]\n'
-                           'backbones = ["sasrec"]\nmethods = ["base", "unids"]\n'
-                           'stages = ["recall", "coarse"]\nseeds = [0]')
-    code, output = cli("experiment", "rc", "--config", str(path), "--workdir",
-                       str(tmp_path / "work"), "--results", str(tmp_path / "results"),
-                       "--reports", str(tmp_path / "r"), "--quiet")
-    assert code == 0, output
-    records = {p.stem: json.loads(p.read_text())
-               for p in (tmp_path / "results" / "rc").glob("*.json")}
+    records = run_sasrec_grid(tmp_path, ["base", "unids"], ["recall", "coarse"])
     recall, coarse = (records[f"synthetic-sasrec-{s}-base-s0"] for s in ("recall", "coarse"))
     assert coarse["stage"] == "coarse" and recall["stage"] == "recall"
     assert coarse["config_hash"] == recall["config_hash"] and coarse["test"] == recall["test"]
