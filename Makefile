@@ -1,7 +1,7 @@
 # The dev loop in one place. `make help` lists the targets.
 PY ?= python3
 
-.PHONY: help build test test-all lint fmt bench ci
+.PHONY: help build test test-all lint fmt bench ci gpu-carry
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
@@ -31,6 +31,12 @@ bench:  ## benchmarks (peers need `bash benches/setup_peers.sh` first; see BENCH
 	$(BENCH_PY) benches/bench_mining.py
 	$(BENCH_PY) benches/bench_scale.py
 	$(BENCH_PY) benches/bench_data.py
+
+DATA ?= $(or $(UNIDS_DATA),../shared/data)
+gpu-carry:  ## what a lent GPU needs (benches/gpu_checks.sh): the abi3 wheel and ML-1M
+	rm -rf gpu-carry && mkdir -p gpu-carry/data
+	maturin build --release -o gpu-carry
+	cp -r $(DATA)/ml-1m gpu-carry/data/
 
 ci:  ## what CI runs, on this checkout
 	bash .ci/run

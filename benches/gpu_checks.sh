@@ -4,8 +4,7 @@
 # clock (benches/gpu_table1_column.py; its trainings run in bf16 autocast). Prepared here, on
 # the CPU machine:
 #
-#     maturin build --release -o gpu-carry                  # abi3 wheel: runs on Python ≥ 3.11
-#     mkdir -p gpu-carry/data && cp -r ../shared/data/ml-1m gpu-carry/data/
+#     make gpu-carry      # gpu-carry/: the abi3 wheel (Python ≥ 3.11) and ML-1M ($UNIDS_DATA)
 #     bash benches/gpu_checks.sh /tmp/gpu-out 60 synthetic   # a CPU dry run of this script
 #
 # and there: `bash benches/gpu_checks.sh $OUT 480` with carry = ["gpu-carry"].
