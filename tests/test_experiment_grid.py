@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from unids.cli import main
 from unids.errors import UserError
 from unids.experiments.artifacts import try_exclusive
-from unids.experiments.cell import _regenerate_key, train_step
+from unids.experiments.cell import _regenerate_key, data_stage, train_step
 from unids.experiments.grid import (
     load_experiment,
     parse_shard,
@@ -306,7 +306,8 @@ def _identity(cell) -> tuple:
 
 def _step_configs(cell) -> tuple:
     """What decides a cell's cached steps: its data, regeneration and training configs."""
-    regenerate = _regenerate_key(cell.regenerate_settings(), cell) if cell.data_level else None
+    regenerate = _regenerate_key(cell.regenerate_settings(), cell, data_stage(cell)) \
+        if cell.data_level else None
     return cell.dataset.spec, regenerate, train_step(cell)[1]
 
 
@@ -410,6 +411,27 @@ def test_fine_ranking_of_the_retrieval_baselines_is_base_training(tmp_path: Path
     trainings = [p for p in (tmp_path / "work" / "train").iterdir() if p.is_dir()
                  and not p.name.startswith(".")]
     assert len(trainings) == 4
+
+
+def test_a_method_without_stage_settings_regenerates_recall_and_coarse_once(
+        tmp_path: Path) -> None:
+    """DR4SR formats recall and coarse ranking alike (window patterns, plain sequences): one
+    regeneration and one training serve both cells; fine ranking regenerates its own (its
+    stage dataset carries the labels). UniDS's recall and coarse formats differ (T tokens)."""
+    records = run_sasrec_grid(tmp_path, ["dr4sr"], ["recall", "coarse", "fine"])
+    recall, coarse, fine = (records[f"synthetic-sasrec-{s}-dr4sr-s0"]
+                            for s in ("recall", "coarse", "fine"))
+    assert coarse["config_hash"] == recall["config_hash"] and coarse["test"] == recall["test"]
+    assert coarse["stage"] == "coarse" and fine["config_hash"] != recall["config_hash"]
+    assert any("recall cell's training" in note for note in coarse["notes"])
+    regenerations = [p for p in (tmp_path / "work" / "regenerate").iterdir() if p.is_dir()
+                     and not p.name.startswith(".")]
+    assert len(regenerations) == 2
+    experiment = load_experiment(REPO / "configs" / "experiments" / "table3.toml")
+    stages = {(p.cell.method, p.cell.stage): data_stage(p.cell) for p in experiment.cells}
+    assert stages[("unids-no-uf", "coarse")] == "recall"  # θ 1.2 twice, no special tokens
+    assert stages[("unids", "coarse")] == stages[("unids-no-tc", "coarse")] == "coarse"
+    assert stages[("unids-no-uf", "fine")] == "fine"
 
 
 def test_coarse_on_the_original_data_is_the_recall_training(tmp_path: Path) -> None:

@@ -16,7 +16,8 @@ Where each method's data comes from:
   `unids.baselines.methods`) train on the stage dataset that
   `unids.pipeline.regenerate_stage(dataset, stage, directory, settings, method=…)` builds.
   That is the `regenerate` step, keyed by (dataset, stage, method, regenerate settings, seed)
-  and not by the backbone, so every backbone of a grid reuses it.
+  and not by the backbone, so every backbone of a grid reuses it. A method that formats
+  recall and coarse ranking alike (DR4SR, w/o UF) builds one dataset for both (`data_stage`).
 
 The steps (each cached by `unids.experiments.artifacts.StepCache`): `dataset` (build or
 fingerprint the data) → `regenerate` (data-level methods only) → `train` (fit, evaluate on
@@ -161,6 +162,7 @@ def cell_data(cache: StepCache, cell: Cell, *, progress: bool = True) -> CellDat
     if not cell.data_level:
         return CellData(dataset_dir, dataset_step.key)
     settings = cell.regenerate_settings()
+    stage = data_stage(cell)
 
     def produce(out: Path) -> dict[str, Any]:
         from unids.data.dataset import Dataset
@@ -168,7 +170,7 @@ def cell_data(cache: StepCache, cell: Cell, *, progress: bool = True) -> CellDat
 
         # `out` survives a crash (a resumable step): a rerun continues the regenerator's
         # training from its last epoch's checkpoint there.
-        _, summary = regenerate_stage(Dataset.load(dataset_dir), cell.stage, out, settings,
+        _, summary = regenerate_stage(Dataset.load(dataset_dir), stage, out, settings,
                                       method=cell.method, progress=progress, resume=True)
         # Paths inside the temporary directory mean nothing once it is renamed.
         summary.pop("directory", None)
@@ -176,13 +178,37 @@ def cell_data(cache: StepCache, cell: Cell, *, progress: bool = True) -> CellDat
             summary["regenerator"] = str(Path(summary["regenerator"]).relative_to(out))
         return {"summary": summary}
 
-    step = cache.run("regenerate", {"stage": cell.stage, "method": cell.method,
-                                    "settings": _regenerate_key(settings, cell)},
+    step = cache.run("regenerate", {"stage": stage, "method": cell.method,
+                                    "settings": _regenerate_key(settings, cell, stage)},
                      {"dataset": dataset_step.key}, produce, resumable=True)
     return CellData(step.directory, step.key, step.result["summary"])
 
 
-def _regenerate_key(settings: RegenerateSettings, cell: Cell) -> dict[str, Any]:
+def data_stage(cell: Cell) -> str:
+    """The stage whose stage dataset a data-level cell trains on: its own, or recall for a
+    coarse cell whose method formats the two stages alike. DR4SR's window miner and w/o UF's
+    plain sequences leave recall and coarse ranking nothing to differ in (one θ, no special
+    tokens), so one regeneration serves both and their trainings are one (`train_step`).
+    Fine ranking keeps its own: only a fine stage dataset carries labels."""
+    if cell.stage != "coarse":
+        return cell.stage
+    settings = cell.regenerate_settings()
+    same = _formatting(cell, settings, "coarse") == _formatting(cell, settings, "recall")
+    return "recall" if same else "coarse"
+
+
+def _formatting(cell: Cell, settings: RegenerateSettings, stage: str) -> Any:
+    """What `format_dataset` does for `stage`: the resolved FormatConfig, less the stage's
+    name (which only labels the manifest)."""
+    from unids.formats.stage import FormatConfig
+    from unids.pipeline.run import format_options
+
+    options = format_options(DATA_METHODS[cell.method], settings, stage)
+    resolved = FormatConfig(stage=stage, **options).resolved()  # type: ignore[arg-type]
+    return dataclasses.replace(resolved, stage="recall", theta_stage=None)
+
+
+def _regenerate_key(settings: RegenerateSettings, cell: Cell, stage: str) -> dict[str, Any]:
     """The regenerate step's key: the settings, less a theta_scale that restates the stage's
     default, so that a fig2 sweep value equal to the default reuses the table1 cell that left
     it unset (a regeneration is the costliest step of a cell)."""
@@ -190,11 +216,11 @@ def _regenerate_key(settings: RegenerateSettings, cell: Cell) -> dict[str, Any]:
     from unids.pipeline.run import format_options
 
     key = settings.as_json()
-    options = format_options(DATA_METHODS[cell.method], settings, cell.stage)
-    default = STAGE_DEFAULTS[options.get("theta_stage") or cell.stage].theta_scale
+    options = format_options(DATA_METHODS[cell.method], settings, stage)
+    default = STAGE_DEFAULTS[options.get("theta_stage") or stage].theta_scale
     if options.get("theta_scale") == default:
         key["format_options"].pop("theta_scale", None)
-        key["stage_format_options"].get(cell.stage, {}).pop("theta_scale", None)
+        key["stage_format_options"].get(stage, {}).pop("theta_scale", None)
     return key
 
 
@@ -203,10 +229,10 @@ def train_step(cell: Cell) -> tuple[TrainConfig, dict[str, Any]]:
     the data step's key): experiments whose cells give the same config share the training."""
     config = cell.train_config()
     # Recall and coarse ranking train one task (next-item retrieval, early stopping on
-    # validation NDCG@10) and differ only in the metrics a report reads. On the original
-    # data (base, reppad, frec) the two cells are therefore one training: the coarse cell
-    # takes the recall cell's, which saves a fifth of a table1 grid's trainings.
-    if cell.stage == "coarse" and not cell.data_level:
+    # validation NDCG@10) and differ only in the metrics a report reads. On one dataset (the
+    # original data of base, reppad and frec; the one stage dataset of `data_stage`) the two
+    # cells are therefore one training: the coarse cell takes the recall cell's.
+    if cell.stage == "coarse" and (not cell.data_level or data_stage(cell) == "recall"):
         config = dataclasses.replace(config, stage="recall")
     # RepPad and FRec change retrieval training only (unids.train.loop): their fine-ranking
     # cells are the base cell's training. Shared, they equal base's exactly, instead of
@@ -255,8 +281,8 @@ def run_cell(cell: Cell, workdir: str | Path | None = None, *, cache: StepCache 
     record["config_hash"] = step.key
     if shared:
         record["stage"] = cell.stage
-        record["notes"] = [*record.get("notes", []), "coarse ranking on the original data is "
-                           "the recall cell's training (one task; unids.experiments.cell)"]
+        record["notes"] = [*record.get("notes", []), "coarse ranking on the recall cell's data "
+                           "is the recall cell's training (one task; unids.experiments.cell)"]
     if config.method != cell.method:
         record["method"] = cell.method
         record["notes"] = [*record.get("notes", []), f"{cell.method} changes retrieval "
