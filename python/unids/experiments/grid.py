@@ -27,10 +27,12 @@ one of the two, not both):
 
 A sweep sets one setting (a `--set` key) to each value in turn: one more axis of the grid,
 recorded in each record's `sweep`. Cells are sharded by *data group* — (dataset, stage,
-method, seed, sweep value) — so the stage dataset a group regenerates is built once, by one
-shard, and reused by its backbones. Restarting in the same work directory skips every step
-already done (the step cache); records land in `results/<name>/`, one file per cell, which
-is what shards on different machines merge through. Experiments that name one `workdir`
+method, seed, sweep value), where cells that share a training (a coarse cell on its recall
+cell's data, RepPad's and FRec's fine cells on base's) count as the one they share — so the
+stage dataset a group regenerates is built once, by one shard, and reused by its
+backbones. Restarting in the same work directory skips every step already done (the step
+cache); records land in `results/<name>/`, one file per cell, which is what shards on
+different machines merge through. Experiments that name one `workdir`
 share their steps: a fig2 or table2 cell whose swept value restates the default (the stage's
 θ scale, the backbone's max_len) is the table1 cell, and costs nothing twice.
 """
@@ -49,7 +51,7 @@ from unids.baselines.methods import DATA_METHODS
 from unids.config import load_toml
 from unids.errors import InputError, UserError
 from unids.experiments.artifacts import KEY_LENGTH, content_key, try_exclusive
-from unids.experiments.cell import Cell
+from unids.experiments.cell import Cell, train_step
 from unids.experiments.pipeline import (
     REGENERATE_TABLES,
     _apply_override,
@@ -192,7 +194,10 @@ def load_experiment(path: str | Path, *, overrides: Sequence[str] = (),
                                  "quality": False, "plots": False}
                 config = run_config_from_dict(tables, where)
                 for cell in config.cells():
-                    group = (dataset, cell.stage, cell.method, cell.seed, value)
+                    # Cells that share a training (and so its data) share a group: one
+                    # shard or queue process runs them, the rest are cache hits there.
+                    trained = train_step(cell)[0]
+                    group = (dataset, trained.stage, trained.method, cell.seed, value)
                     planned.append(Planned(cell, label, group))
     root = Path(results_root)
     return Experiment(
