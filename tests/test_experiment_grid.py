@@ -15,7 +15,15 @@ from click.testing import CliRunner
 from unids.cli import main
 from unids.errors import UserError
 from unids.experiments.artifacts import try_exclusive
-from unids.experiments.cell import _regenerate_key, data_stage, train_step
+from unids.experiments.cell import (
+    STAGES,
+    Cell,
+    _regenerate_key,
+    data_stage,
+    data_twin,
+    train_step,
+)
+from unids.experiments.datasets import DatasetSource
 from unids.experiments.grid import (
     load_experiment,
     parse_shard,
@@ -306,7 +314,8 @@ def _identity(cell) -> tuple:
 
 def _step_configs(cell) -> tuple:
     """What decides a cell's cached steps: its data, regeneration and training configs."""
-    regenerate = _regenerate_key(cell.regenerate_settings(), cell, data_stage(cell)) \
+    regenerate = _regenerate_key(cell.regenerate_settings(), data_twin(cell),
+                                 data_stage(cell)) \
         if cell.data_level else None
     return cell.dataset.spec, regenerate, train_step(cell)[1]
 
@@ -380,6 +389,30 @@ def test_fig2_report_picks_theta_on_validation_not_test(tmp_path: Path) -> None:
     assert (tmp_path / "fig2.png").stat().st_size > 0
 
 
+def test_table3_report_tests_each_ablation_and_names_a_shared_training(tmp_path: Path) -> None:
+    """Each "UniDS above <variant>" verdict carries the relative difference and the paired
+    p; a variant whose cells are UniDS's training (the same config_hash) says so."""
+    experiment = load_experiment(REPO / "configs" / "experiments" / "table3-ml-100k.toml")
+    records = []
+    for seed in range(3):
+        for method, mrr, auc in (("unids", 0.10, 0.80), ("unids-no-tc", 0.10, 0.79),
+                                 ("unids-no-uf", 0.09 - seed / 1000, 0.81 + seed / 1000),
+                                 ("unids-no-ug", 0.10 + seed / 100, 0.75)):
+            for stage, name, value in (("recall", "MRR", mrr), ("fine", "AUC", auc)):
+                twin = method == "unids-no-tc" and stage == "recall"
+                record = _sweep_record(stage, method, seed, {}, {name: value})
+                record.pop("sweep")
+                record["config_hash"] = f"{'unids' if twin else method}-{stage}-{seed}"
+                records.append(record)
+    text = write_report(experiment, records, tmp_path).read_text()
+    assert ("- UniDS above unids-no-tc (UniDS vs it, paired p): AUC yes (+1.3%, p = 0.000), "
+            "NDCG@10 pending, HR@10 pending, MRR the same training (UniDS's data).") in text
+    assert "unids-no-uf (UniDS vs it, paired p): AUC no (-1.4%, p = 0.003)" in text
+    assert "MRR yes (+12.4%, p = 0.003)" in text
+    assert "unids-no-ug (UniDS vs it, paired p): AUC yes (+6.7%, p = 0.000)" in text
+    assert "MRR no (-9.1%, p = 0.225)" in text  # t = -√3, 2 degrees of freedom
+
+
 def run_sasrec_grid(tmp_path: Path, methods: list[str], stages: list[str]) -> dict[str, dict]:
     """Runs a tiny synthetic SASRec grid (seed 0) in tmp_path/work; its records by cell."""
     path = experiment_file(tmp_path, f'name = "g"\nreport = "table1"\n'
@@ -432,6 +465,41 @@ def test_a_method_without_stage_settings_regenerates_recall_and_coarse_once(
     assert stages[("unids-no-uf", "coarse")] == "recall"  # θ 1.2 twice, no special tokens
     assert stages[("unids", "coarse")] == stages[("unids-no-tc", "coarse")] == "coarse"
     assert stages[("unids-no-uf", "fine")] == "fine"
+
+
+def test_an_ablation_that_builds_unids_data_is_the_unids_cell(tmp_path: Path) -> None:
+    """w/o TC gives every stage the recall θ, which recall has anyway: its recall cell is
+    UniDS's regeneration and training, recorded under its own name with a note; its fine
+    cell (θ 1.2 instead of 1.4) regenerates and trains apart."""
+    records = run_sasrec_grid(tmp_path, ["unids", "unids-no-tc"], ["recall", "fine"])
+    ours, ablated = (records[f"synthetic-sasrec-recall-{m}-s0"] for m in ("unids", "unids-no-tc"))
+    assert ablated["method"] == "unids-no-tc" and ablated["stage"] == "recall"
+    assert ablated["config_hash"] == ours["config_hash"] and ablated["test"] == ours["test"]
+    assert any("unids cell's training" in note for note in ablated["notes"])
+    assert not any("unids cell's training" in note for note in ours["notes"])
+    fine = (records[f"synthetic-sasrec-fine-{m}-s0"] for m in ("unids", "unids-no-tc"))
+    assert len({record["config_hash"] for record in fine}) == 2
+    regenerations = [p for p in (tmp_path / "work" / "regenerate").iterdir() if p.is_dir()
+                     and not p.name.startswith(".")]
+    assert len(regenerations) == 3
+
+
+def test_data_twins_of_the_shipped_ablations() -> None:
+    """Which table3 cells are another method's (the grid's groups follow): w/o TC's recall and
+    coarse cells are UniDS's; every other variant builds data of its own. Swept to one θ for
+    every stage (fig2's axis), w/o TC's fine cell is UniDS's too."""
+    experiment = load_experiment(REPO / "configs" / "experiments" / "table3.toml")
+    twins = {(p.cell.method, p.cell.stage): data_twin(p.cell) for p in experiment.cells
+             if p.cell.data_level}
+    assert twins[("unids-no-tc", "recall")] == twins[("unids-no-tc", "coarse")] == "unids"
+    assert twins[("unids-no-tc", "fine")] == "unids-no-tc"
+    for method in ("unids", "unids-no-uf", "unids-no-ug"):
+        assert {twins[(method, stage)] for stage in STAGES} == {method}
+    groups = {p.group for p in experiment.cells if p.cell.method in ("unids", "unids-no-tc")}
+    assert len(groups) == 2 * 3 * 3 + 2 * 3  # UniDS's 3 stages, w/o TC's fine, × 2 datasets
+    swept = Cell(DatasetSource("synthetic"), "sasrec", "fine", "unids-no-tc",
+                 regenerate={"format": {"theta_scale": 1.4}})
+    assert data_twin(swept) == "unids"
 
 
 def test_coarse_on_the_original_data_is_the_recall_training(tmp_path: Path) -> None:

@@ -17,7 +17,9 @@ Where each method's data comes from:
   `unids.pipeline.regenerate_stage(dataset, stage, directory, settings, method=…)` builds.
   That is the `regenerate` step, keyed by (dataset, stage, method, regenerate settings, seed)
   and not by the backbone, so every backbone of a grid reuses it. A method that formats
-  recall and coarse ranking alike (DR4SR, w/o UF) builds one dataset for both (`data_stage`).
+  recall and coarse ranking alike (DR4SR, w/o UF) builds one dataset for both (`data_stage`),
+  and a method that builds another's stage dataset takes that one's regeneration and
+  training (`data_twin`: w/o TC's recall and coarse cells are UniDS's).
 
 The steps (each cached by `unids.experiments.artifacts.StepCache`): `dataset` (build or
 fingerprint the data) → `regenerate` (data-level methods only) → `train` (fit, evaluate on
@@ -163,6 +165,7 @@ def cell_data(cache: StepCache, cell: Cell, *, progress: bool = True) -> CellDat
         return CellData(dataset_dir, dataset_step.key)
     settings = cell.regenerate_settings()
     stage = data_stage(cell)
+    method = data_twin(cell)
 
     def produce(out: Path) -> dict[str, Any]:
         from unids.data.dataset import Dataset
@@ -171,15 +174,15 @@ def cell_data(cache: StepCache, cell: Cell, *, progress: bool = True) -> CellDat
         # `out` survives a crash (a resumable step): a rerun continues the regenerator's
         # training from its last epoch's checkpoint there.
         _, summary = regenerate_stage(Dataset.load(dataset_dir), stage, out, settings,
-                                      method=cell.method, progress=progress, resume=True)
+                                      method=method, progress=progress, resume=True)
         # Paths inside the temporary directory mean nothing once it is renamed.
         summary.pop("directory", None)
         if summary.get("regenerator"):
             summary["regenerator"] = str(Path(summary["regenerator"]).relative_to(out))
         return {"summary": summary}
 
-    step = cache.run("regenerate", {"stage": stage, "method": cell.method,
-                                    "settings": _regenerate_key(settings, cell, stage)},
+    step = cache.run("regenerate", {"stage": stage, "method": method,
+                                    "settings": _regenerate_key(settings, method, stage)},
                      {"dataset": dataset_step.key}, produce, resumable=True)
     return CellData(step.directory, step.key, step.result["summary"])
 
@@ -193,22 +196,47 @@ def data_stage(cell: Cell) -> str:
     if cell.stage != "coarse":
         return cell.stage
     settings = cell.regenerate_settings()
-    same = _formatting(cell, settings, "coarse") == _formatting(cell, settings, "recall")
+    same = _formatting(cell.method, settings, "coarse") == \
+        _formatting(cell.method, settings, "recall")
     return "recall" if same else "coarse"
 
 
-def _formatting(cell: Cell, settings: RegenerateSettings, stage: str) -> Any:
+def data_twin(cell: Cell) -> str:
+    """The data-level method whose regeneration (and so training) a data-level cell takes:
+    the first of DATA_METHODS that builds the same stage dataset as the cell's method for its
+    `data_stage` (the same formatting, regenerator and pattern pairs), which is the method
+    itself unless another comes first. w/o TC gives every stage the recall θ, which recall
+    and coarse ranking have anyway, so there its cells are UniDS's: the same data trained
+    twice differs only by run-to-run noise (docs/RESULTS.md measured it on table3-ml-100k)."""
+    settings = cell.regenerate_settings()
+    stage = data_stage(cell)
+    own = _recipe(cell.method, settings, stage)
+    return next(name for name in DATA_METHODS if _recipe(name, settings, stage) == own)
+
+
+def _recipe(method: str, settings: RegenerateSettings, stage: str) -> Any:
+    """What decides a method's stage dataset: its formatting and whether (and on which
+    pairs) a regenerator runs; None where the settings contradict the method."""
+    spec = DATA_METHODS[method]
+    try:
+        formatting = _formatting(method, settings, stage)
+    except UserError:
+        return None
+    return formatting, spec.regenerate, spec.pattern_pairs
+
+
+def _formatting(method: str, settings: RegenerateSettings, stage: str) -> Any:
     """What `format_dataset` does for `stage`: the resolved FormatConfig, less the stage's
     name (which only labels the manifest)."""
     from unids.formats.stage import FormatConfig
     from unids.pipeline.run import format_options
 
-    options = format_options(DATA_METHODS[cell.method], settings, stage)
+    options = format_options(DATA_METHODS[method], settings, stage)
     resolved = FormatConfig(stage=stage, **options).resolved()  # type: ignore[arg-type]
     return dataclasses.replace(resolved, stage="recall", theta_stage=None)
 
 
-def _regenerate_key(settings: RegenerateSettings, cell: Cell, stage: str) -> dict[str, Any]:
+def _regenerate_key(settings: RegenerateSettings, method: str, stage: str) -> dict[str, Any]:
     """The regenerate step's key: the settings, less a theta_scale that restates the stage's
     default, so that a fig2 sweep value equal to the default reuses the table1 cell that left
     it unset (a regeneration is the costliest step of a cell)."""
@@ -216,7 +244,7 @@ def _regenerate_key(settings: RegenerateSettings, cell: Cell, stage: str) -> dic
     from unids.pipeline.run import format_options
 
     key = settings.as_json()
-    options = format_options(DATA_METHODS[cell.method], settings, stage)
+    options = format_options(DATA_METHODS[method], settings, stage)
     default = STAGE_DEFAULTS[options.get("theta_stage") or stage].theta_scale
     if options.get("theta_scale") == default:
         key["format_options"].pop("theta_scale", None)
@@ -239,6 +267,10 @@ def train_step(cell: Cell) -> tuple[TrainConfig, dict[str, Any]]:
     # differing by the last bits of another run (docs/TRAINING.md, determinism).
     if cell.stage == "fine" and cell.method in TRAINING_METHODS:
         config = dataclasses.replace(config, method="base")
+    # A data-level method's training does not depend on its name, only on its data: a cell
+    # on another method's stage dataset is that method's cell (`data_twin`).
+    if cell.data_level:
+        config = dataclasses.replace(config, method=data_twin(cell))
     model = cell.model_config()
     train = dataclasses.asdict(config)
     # A train.max_len that restates the backbone's is the unset default, keyed as such, so
@@ -285,6 +317,9 @@ def run_cell(cell: Cell, workdir: str | Path | None = None, *, cache: StepCache 
                            "is the recall cell's training (one task; unids.experiments.cell)"]
     if config.method != cell.method:
         record["method"] = cell.method
-        record["notes"] = [*record.get("notes", []), f"{cell.method} changes retrieval "
-                           "training only: its fine-ranking cell is the base cell's training"]
+        note = (f"{cell.method} builds {config.method}'s {data_stage(cell)} stage dataset: "
+                f"its cell is the {config.method} cell's training (unids.experiments.cell)"
+                if cell.data_level else f"{cell.method} changes retrieval training only: its "
+                "fine-ranking cell is the base cell's training")
+        record["notes"] = [*record.get("notes", []), note]
     return record
