@@ -221,6 +221,46 @@ def test_shards_run_restart_merge_and_report(tmp_path: Path) -> None:
     assert "Cells run: 2 of 4" in text and "unids experiment tiny --only" in text
 
 
+def test_a_cell_whose_training_has_a_record_takes_it(tmp_path: Path) -> None:
+    """A GPU shard brings back records, not its step cache: on another machine (a fresh work
+    directory) the cells that are those trainings take the records instead of training
+    again. --records-only fills just those; a cell without one stays pending."""
+    grid = ('datasets = ["synthetic"]\nbackbones = ["sasrec"]\nmethods = ["base"]\n'
+            'seeds = [0]\n')
+    shard = experiment_file(tmp_path, f'name = "gpu"\nreport = "table1"\n{grid}'
+                            'stages = ["recall"]')
+    code, output = cli("experiment", "gpu", "--config", str(shard), "--workdir",
+                       str(tmp_path / "gpu-work"), "--results", str(tmp_path / "gpu-results"),
+                       "--reports", str(tmp_path / "r"), "--quiet")
+    assert code == 0, output
+    [trained] = (tmp_path / "gpu-results" / "gpu").glob("*.json")
+    trained = json.loads(trained.read_text())
+
+    later = experiment_file(tmp_path, f'name = "later"\nreport = "table1"\n{grid}'
+                            'stages = ["coarse", "fine"]')
+    common = ["later", "--config", str(later), "--workdir", str(tmp_path / "here"),
+              "--results", str(tmp_path / "results"), "--reports", str(tmp_path / "r"),
+              "--merge", str(tmp_path / "gpu-results" / "gpu"), "--quiet", "--json"]
+    code, output = cli("experiment", *common, "--records-only")
+    assert code == 0, output
+    assert json.loads(output)["ran"] == ["synthetic-sasrec-coarse-base-s0"]
+    coarse = json.loads((tmp_path / "results" / "later" /
+                         "synthetic-sasrec-coarse-base-s0.json").read_text())
+    assert coarse["test"] == trained["test"] and coarse["config_hash"] == trained["config_hash"]
+    assert (coarse["stage"], coarse["method"], coarse["experiment"]) == \
+        ("coarse", "base", "later")
+    assert any(note.startswith("not trained again") and "synthetic-sasrec-recall-base-s0" in note
+               for note in coarse["notes"])
+    assert sum("recall cell's training" in note for note in coarse["notes"]) == 1
+    assert not (tmp_path / "here" / "train").exists()  # nothing trained
+
+    # Without --records-only the fine cell, which no record covers, trains here.
+    code, output = cli("experiment", *common)
+    assert code == 0 and json.loads(output)["ran"] == ["synthetic-sasrec-fine-base-s0"]
+    assert len([p for p in (tmp_path / "here" / "train").iterdir()
+                if not p.name.startswith(".")]) == 1
+
+
 def test_a_queue_hands_out_groups_nobody_holds_regenerating_ones_first(
         tmp_path: Path) -> None:
     path = experiment_file(tmp_path, 'name = "tiny"\ndatasets = ["synthetic"]\n'

@@ -91,6 +91,10 @@ def _same_value(value: Any, text: str) -> bool:
               help="More records for the report: a results directory or a results.json "
                    "(another machine's shard), repeatable.")
 @click.option("--report-only", is_flag=True, help="Only (re)write the report from records.")
+@click.option("--records-only", is_flag=True,
+              help="Fill only the cells whose training already has a record (any experiment "
+                   "under RESULTS, or --merge): a coarse cell from its recall cell's, Table "
+                   "3's UniDS row from table1's. Trains nothing.")
 @click.option("--list", "list_cells", is_flag=True,
               help="List this shard's cells and whether each is done; run nothing.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
@@ -99,7 +103,7 @@ def experiment(name: str, config_path: str | None, shard: str, queue: bool,
                only: tuple[str, ...],
                pairs: tuple[str, ...], results_root: str, reports_root: str,
                workdir: str | None, merge: tuple[str, ...], report_only: bool,
-               list_cells: bool, quiet: bool, as_json: bool) -> None:
+               records_only: bool, list_cells: bool, quiet: bool, as_json: bool) -> None:
     """Run one of the paper's experiments — table1, table2, fig2, table3, beauty
     (configs/experiments/) — and write reports/NAME/report.md with our numbers beside the
     published ones, pending cells marked with the command that fills them.
@@ -107,7 +111,8 @@ def experiment(name: str, config_path: str | None, shard: str, queue: bool,
     Restartable: finished steps are cached in the work directory and finished cells keep
     their record in RESULTS/NAME/ (a cell with a record is skipped). Shardable: --shard i/n
     on n machines, then one --report-only run with --merge for the others' records. On one
-    machine (one GPU), run several --queue processes over one work directory instead.
+    machine (one GPU), run several --queue processes over one work directory instead. A cell
+    whose training another cell has already recorded (here or in --merge) takes that record.
 
     \b
     Examples:
@@ -118,12 +123,15 @@ def experiment(name: str, config_path: str | None, shard: str, queue: bool,
       unids experiment fig2 --only stage=fine,sweep=1.4,sweep=1.6
       unids experiment fig2 --set epochs=20
       unids experiment table1 --report-only --merge other-machine/results/table1
+      unids experiment table3 --records-only              # what table1's records give
     """
     from tqdm.auto import tqdm
 
     from unids.experiments.artifacts import StepCache
+    from unids.experiments.cell import training_key
     from unids.experiments.grid import (
         done_cells,
+        known_trainings,
         load_experiment,
         parse_shard,
         read_records,
@@ -151,10 +159,13 @@ def experiment(name: str, config_path: str | None, shard: str, queue: bool,
     if not report_only:
         todo = [p for p in cells if p.name not in done]
         cache = StepCache(plan.workdir)
+        known = known_trainings(plan, *merge) if todo else {}
+        if records_only:
+            todo = [p for p in todo if training_key(cache, p.cell) in known]
         taken = take_from_queue(todo, plan) if queue else todo
         for planned in tqdm(taken, total=len(todo), desc=plan.name, unit="cell",
                             disable=quiet or None, dynamic_ncols=True):
-            run_planned(planned, plan, progress=not quiet, cache=cache)
+            run_planned(planned, plan, progress=not quiet, cache=cache, records=known)
             ran.append(planned.name)
     records = read_records(plan.results_dir, *merge)
     report = write_report(plan, records, Path(reports_root) / plan.name)

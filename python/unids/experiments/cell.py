@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,7 +41,7 @@ from unids.baselines import METHODS, TRAINING_METHODS
 from unids.baselines.methods import DATA_METHODS
 from unids.errors import UserError
 from unids.experiments.artifacts import StepCache
-from unids.experiments.datasets import DatasetSource, prepare_dataset
+from unids.experiments.datasets import DatasetSource, dataset_key, prepare_dataset
 
 if TYPE_CHECKING:
     from unids.pipeline import RegenerateSettings
@@ -181,10 +181,25 @@ def cell_data(cache: StepCache, cell: Cell, *, progress: bool = True) -> CellDat
             summary["regenerator"] = str(Path(summary["regenerator"]).relative_to(out))
         return {"summary": summary}
 
-    step = cache.run("regenerate", {"stage": stage, "method": method,
-                                    "settings": _regenerate_key(settings, method, stage)},
-                     {"dataset": dataset_step.key}, produce, resumable=True)
+    step = cache.run("regenerate", _regenerate_step(cell), {"dataset": dataset_step.key},
+                     produce, resumable=True)
     return CellData(step.directory, step.key, step.result["summary"])
+
+
+def _regenerate_step(cell: Cell) -> dict[str, Any]:
+    """The regenerate step's config (its cache key, with the dataset step's key)."""
+    method, stage = data_twin(cell), data_stage(cell)
+    return {"stage": stage, "method": method,
+            "settings": _regenerate_key(cell.regenerate_settings(), method, stage)}
+
+
+def training_key(cache: StepCache, cell: Cell) -> str:
+    """The key of the train step a cell runs, which its record keeps as `config_hash`,
+    worked out without building or training anything (the data's files are checksummed)."""
+    data_key = dataset_key(cache, cell.dataset)
+    if cell.data_level:
+        data_key = cache.key("regenerate", _regenerate_step(cell), {"dataset": data_key})
+    return cache.key("train", train_step(cell)[1], {"data": data_key})
 
 
 def data_stage(cell: Cell) -> str:
@@ -282,23 +297,33 @@ def train_step(cell: Cell) -> tuple[TrainConfig, dict[str, Any]]:
 
 
 def run_cell(cell: Cell, workdir: str | Path | None = None, *, cache: StepCache | None = None,
-             progress: bool = True) -> dict[str, Any]:
+             progress: bool = True, records: Mapping[str, dict[str, Any]] | None = None
+             ) -> dict[str, Any]:
     """Trains and evaluates one cell (module docstring) and returns its record. Give a
-    `workdir` or a shared `cache` (which then decides the work directory)."""
+    `workdir` or a shared `cache` (which then decides the work directory).
+
+    records: finished records by `config_hash` (`records_by_training`). A cell whose training
+    is not in the cache but has a record there takes that record instead of training again:
+    a grid sharded over machines brings back records, not the machines' step caches, and a
+    later grid (Table 3's UniDS row, Fig. 2's default θ) repeats many of their trainings."""
     from unids.train import fit
     from unids.train.loop import CHECKPOINT, RECORD
-    from unids.train.stage_data import load_task_data
 
     if cache is None:
         if workdir is None:
             raise ValueError("run_cell needs a workdir or a cache")
         cache = StepCache(workdir)
     cell.validate()
-    data = cell_data(cache, cell, progress=progress)
     config, step_config = train_step(cell)
-    shared = config.stage != cell.stage
+    if records:
+        key = training_key(cache, cell)
+        if cache.lookup("train", key) is None and key in records:
+            return _cell_record(cell, config, key, _as_trained(records[key], config))
+    data = cell_data(cache, cell, progress=progress)
 
     def produce(out: Path) -> dict[str, Any]:
+        from unids.train.stage_data import load_task_data
+
         task = load_task_data(data.directory,
                               behavior=None if config.behavior == "none" else config.behavior)
         # `out` survives a crash (a resumable step): a rerun continues from its checkpoint.
@@ -309,17 +334,55 @@ def run_cell(cell: Cell, workdir: str | Path | None = None, *, cache: StepCache 
 
     step = cache.run("train", step_config, {"data": data.key}, produce, resumable=True)
     record = json.loads((step.directory / RECORD).read_text())
-    record["experiment"] = cell.experiment
-    record["config_hash"] = step.key
-    if shared:
+    return _cell_record(cell, config, step.key, record)
+
+
+#: In every note that says a cell is another one's training, so that a record reused for
+#: another cell (`_as_trained`) can drop them and take that cell's own.
+SHARED_NOTE = "unids.experiments.cell"
+#: Begins the note of a record taken from another cell's record of the same training.
+REUSED_NOTE = "not trained again: the record of the same training"
+
+
+def _cell_record(cell: Cell, config: TrainConfig, key: str, record: dict[str, Any]
+                 ) -> dict[str, Any]:
+    """A training's record as `cell`'s: its experiment and config_hash, and where the cell
+    is another one's training (config's stage or method is not the cell's), the cell's own
+    stage and method with a note saying whose training it is."""
+    record = {**record, "experiment": cell.experiment, "config_hash": key}
+    if config.stage != cell.stage:
         record["stage"] = cell.stage
         record["notes"] = [*record.get("notes", []), "coarse ranking on the recall cell's data "
-                           "is the recall cell's training (one task; unids.experiments.cell)"]
+                           f"is the recall cell's training (one task; {SHARED_NOTE})"]
     if config.method != cell.method:
         record["method"] = cell.method
         note = (f"{cell.method} builds {config.method}'s {data_stage(cell)} stage dataset: "
-                f"its cell is the {config.method} cell's training (unids.experiments.cell)"
+                f"its cell is the {config.method} cell's training"
                 if cell.data_level else f"{cell.method} changes retrieval training only: its "
                 "fine-ranking cell is the base cell's training")
-        record["notes"] = [*record.get("notes", []), note]
+        record["notes"] = [*record.get("notes", []), f"{note} ({SHARED_NOTE})"]
     return record
+
+
+def _as_trained(record: dict[str, Any], config: TrainConfig) -> dict[str, Any]:
+    """Another cell's record of a training, as the training's own: its stage and method,
+    without the notes of that cell's sharing, and a note naming the record it came from."""
+    notes = [note for note in record.get("notes", []) if SHARED_NOTE not in note]
+    if not any(note.startswith(REUSED_NOTE) for note in notes):  # the first record's name
+        source = record.get("cell") or f"{record.get('stage')}/{record.get('method')}"
+        notes.append(f"{REUSED_NOTE}, cell {source} of experiment "
+                     f"{record.get('experiment', '?')}")
+    trained = {**record, "stage": config.stage, "method": config.method, "notes": notes}
+    for added in ("cell", "sweep"):  # the reusing cell's grid sets its own
+        trained.pop(added, None)
+    return trained
+
+
+def records_by_training(records: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Finished records by `config_hash` (the train step's key; records without one are
+    left out). Several records of one training are one result: the first is kept."""
+    by_key: dict[str, dict[str, Any]] = {}
+    for record in records:
+        if isinstance(key := record.get("config_hash"), str):
+            by_key.setdefault(key, record)
+    return by_key

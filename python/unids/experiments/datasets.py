@@ -187,19 +187,33 @@ def prepare_dataset(cache: StepCache, source: DatasetSource) -> tuple[Path, Step
     """The `dataset` step: the prepared dataset directory the later steps read, and the step
     (its key is what they depend on). A prepared directory is used in place; a synthetic or
     raw dataset is built once and saved in the step's directory."""
-    memo_key = f"dataset:{content_key(asdict(source))}"
-    if memo_key not in cache.memo:  # a checksum of the files once per session, not per cell
-        cache.memo[memo_key] = source.fingerprint()
-    fingerprint = cache.memo[memo_key]
+    config, inputs = _dataset_step(cache, source)
+    prepared = inputs["kind"] == "prepared"
 
     def produce(out: Path) -> dict[str, Any]:
-        if fingerprint["kind"] == "prepared":
+        if prepared:
             return {"path": str(Path(source.spec).resolve()), "in_place": True}
         dataset = source.load()
         dataset.save(out)
         return {"path": None, "in_place": False, "counts": dataset.manifest["counts"]}
 
-    step = cache.run("dataset", {"spec": source.spec, "loader": source.loader},
-                     {"content": content_key(fingerprint)}, produce)
+    step = cache.run("dataset", config, {"content": inputs["content"]}, produce)
     path = Path(step.result["path"]) if step.result.get("in_place") else step.directory
     return path, step
+
+
+def dataset_key(cache: StepCache, source: DatasetSource) -> str:
+    """The `dataset` step's key, without building the dataset (a checksum of its files)."""
+    config, inputs = _dataset_step(cache, source)
+    return cache.key("dataset", config, {"content": inputs["content"]})
+
+
+def _dataset_step(cache: StepCache, source: DatasetSource
+                  ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The dataset step's config, and the content key and kind of the source's files."""
+    memo_key = f"dataset:{content_key(asdict(source))}"
+    if memo_key not in cache.memo:  # a checksum of the files once per session, not per cell
+        cache.memo[memo_key] = source.fingerprint()
+    fingerprint = cache.memo[memo_key]
+    return ({"spec": source.spec, "loader": source.loader},
+            {"content": content_key(fingerprint), "kind": fingerprint["kind"]})

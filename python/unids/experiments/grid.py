@@ -42,7 +42,7 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,7 +51,7 @@ from unids.baselines.methods import DATA_METHODS
 from unids.config import load_toml
 from unids.errors import InputError, UserError
 from unids.experiments.artifacts import KEY_LENGTH, content_key, try_exclusive
-from unids.experiments.cell import Cell, train_step
+from unids.experiments.cell import Cell, records_by_training, train_step
 from unids.experiments.pipeline import (
     REGENERATE_TABLES,
     _apply_override,
@@ -239,13 +239,16 @@ def _merge(into: dict[str, Any], extra: dict[str, Any]) -> None:
 
 
 def run_planned(planned: Planned, experiment: Experiment, *, progress: bool = True,
-                cache: Any = None) -> dict[str, Any]:
+                cache: Any = None, records: Mapping[str, dict[str, Any]] | None = None
+                ) -> dict[str, Any]:
     """Runs (or finds cached) one cell and writes its record to the results directory, with
-    `experiment`, `sweep` and `cell` added. Returns the record."""
+    `experiment`, `sweep` and `cell` added. Returns the record. records: finished records by
+    training (`known_trainings`), which a cell takes instead of training again."""
     from unids.experiments.cell import run_cell
     from unids.io import write_json
 
-    record = run_cell(planned.cell, experiment.workdir, cache=cache, progress=progress)
+    record = run_cell(planned.cell, experiment.workdir, cache=cache, progress=progress,
+                      records=records)
     record = {**record, "experiment": experiment.name, "sweep": planned.sweep,
               "cell": planned.name}
     write_json(record, experiment.results_dir / f"{planned.name}.json")
@@ -270,6 +273,17 @@ def read_records(*sources: str | Path) -> list[dict[str, Any]]:
                 if isinstance(record, dict) and "test" in record:
                     by_cell[record.get("cell") or _cell_name(record)] = record
     return list(by_cell.values())
+
+
+def known_trainings(experiment: Experiment, *merged: str | Path) -> dict[str, dict[str, Any]]:
+    """Every finished record by its training (`config_hash`): each experiment's directory
+    under the results root (Table 3's UniDS row is table1's cells, say) and the merged
+    sources (another machine's shard), read one source at a time, since two experiments
+    name a cell alike."""
+    root = experiment.results_dir.parent
+    sources = [*sorted(p for p in root.iterdir() if p.is_dir()), *map(Path, merged)] \
+        if root.is_dir() else list(map(Path, merged))
+    return records_by_training(record for source in sources for record in read_records(source))
 
 
 def _cell_name(record: dict[str, Any]) -> str:
