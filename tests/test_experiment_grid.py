@@ -241,6 +241,9 @@ def test_a_cell_whose_training_has_a_record_takes_it(tmp_path: Path) -> None:
     common = ["later", "--config", str(later), "--workdir", str(tmp_path / "here"),
               "--results", str(tmp_path / "results"), "--reports", str(tmp_path / "r"),
               "--merge", str(tmp_path / "gpu-results" / "gpu"), "--quiet", "--json"]
+    code, output = cli("experiment", *common, "--list")
+    assert code == 0 and [(c["done"], c["record"]) for c in json.loads(output)["cells"]] == \
+        [(False, True), (False, False)]  # coarse: the recall record; fine: nothing yet
     code, output = cli("experiment", *common, "--records-only")
     assert code == 0, output
     assert json.loads(output)["ran"] == ["synthetic-sasrec-coarse-base-s0"]

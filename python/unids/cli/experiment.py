@@ -96,7 +96,8 @@ def _same_value(value: Any, text: str) -> bool:
                    "under RESULTS, or --merge): a coarse cell from its recall cell's, Table "
                    "3's UniDS row from table1's. Trains nothing.")
 @click.option("--list", "list_cells", is_flag=True,
-              help="List this shard's cells and whether each is done; run nothing.")
+              help="List this shard's cells and whether each is done, or has its training "
+                   "recorded already (`record`); run nothing.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @json_option
 def experiment(name: str, config_path: str | None, shard: str, queue: bool,
@@ -150,10 +151,18 @@ def experiment(name: str, config_path: str | None, shard: str, queue: bool,
     cells = [p for p in plan.shard(index, count) if _matches(p, wanted)]
     done = done_cells(plan)
     if list_cells:
-        rows = [{"cell": p.name, "done": p.name in done} for p in cells]
+        # "record": not done, but its training has a record (--records-only fills it).
+        known = known_trainings(plan, *merge) if len(done) < len(cells) else {}
+        cache = StepCache(plan.workdir)
+        rows = [{"cell": p.name, "done": p.name in done,
+                 "record": p.name not in done and training_key(cache, p.cell) in known}
+                for p in cells]
+        fillable = sum(r["record"] for r in rows)
         emit({"experiment": plan.name, "cells": rows}, as_json,
-             [f"{'done   ' if r['done'] else 'pending'} {r['cell']}" for r in rows]
-             + [f"{sum(r['done'] for r in rows)} of {len(rows)} done"])
+             [f"{'done   ' if r['done'] else 'record ' if r['record'] else 'pending'} "
+              f"{r['cell']}" for r in rows]
+             + [f"{sum(r['done'] for r in rows)} of {len(rows)} done"
+                + (f"; {fillable} more from records (--records-only)" if fillable else "")])
         return
     ran = []
     if not report_only:
