@@ -155,7 +155,9 @@ def experiment(name: str, config_path: str | None, shard: str, queue: bool,
         known = known_trainings(plan, *merge) if len(done) < len(cells) else {}
         cache = StepCache(plan.workdir)
         rows = [{"cell": p.name, "done": p.name in done,
-                 "record": p.name not in done and training_key(cache, p.cell) in known}
+                 # No record to take: no checksum of a dataset that may not be here.
+                 "record": bool(known) and p.name not in done
+                 and training_key(cache, p.cell) in known}
                 for p in cells]
         fillable = sum(r["record"] for r in rows)
         emit({"experiment": plan.name, "cells": rows}, as_json,
@@ -170,7 +172,7 @@ def experiment(name: str, config_path: str | None, shard: str, queue: bool,
         cache = StepCache(plan.workdir)
         known = known_trainings(plan, *merge) if todo else {}
         if records_only:
-            todo = [p for p in todo if training_key(cache, p.cell) in known]
+            todo = [p for p in todo if known and training_key(cache, p.cell) in known]
         taken = take_from_queue(todo, plan) if queue else todo
         for planned in tqdm(taken, total=len(todo), desc=plan.name, unit="cell",
                             disable=quiet or None, dynamic_ncols=True):
