@@ -82,9 +82,11 @@ pair_rows = st.lists(st.lists(st.tuples(st.integers(1, 12), st.integers(1, 9)), 
 
 @CHEAP
 @given(data=st.data(), rows=pair_rows, delimiter=st.booleans(),
-       n_items=st.sampled_from([None, 9]), multiple=st.sampled_from([1, 8]))
+       n_items=st.sampled_from([None, 9]), multiple=st.sampled_from([1, 8]),
+       shift=st.booleans())
 def test_reppad_matches_reference(data: st.DataObject, rows: list[list[Pair]],
-                                  delimiter: bool, n_items: int | None, multiple: int) -> None:
+                                  delimiter: bool, n_items: int | None, multiple: int,
+                                  shift: bool) -> None:
     longest = max(len(row) for row in rows)
     width = longest + data.draw(st.integers(0, 2))
     max_len = data.draw(st.integers(max(width, 1), 24))
@@ -96,7 +98,7 @@ def test_reppad_matches_reference(data: st.DataObject, rows: list[list[Pair]],
     behaviors = targets % 3 + 1
     out = repeat_padding(tokens, targets, lengths, max_len, delimiter=delimiter, copies=copies,
                          timestamps=times, query_times=queries, behaviors=behaviors,
-                         n_items=n_items, multiple=multiple)
+                         n_items=n_items, multiple=multiple, shift_times=shift)
     expected = [reference_reppad(row, int(r), delimiter, n_items) if row else []
                 for row, r in zip(rows, copies, strict=True)]
     out_width = out.tokens.shape[1]
@@ -110,7 +112,9 @@ def test_reppad_matches_reference(data: st.DataObject, rows: list[list[Pair]],
                                                out_width).tolist()
     # Context: copied with its position; a boundary takes the last input's time (no
     # delimiter) or none, and never a behaviour. Its query time is its target's time: the
-    # first input's own time if that is an item, else the first input's query time.
+    # first input's own time if that is an item, else the first input's query time. Shifted,
+    # copy c of r is (r − 1 − c) periods earlier (period: first input to last target, + 1);
+    # a boundary's query belongs to the copy after it.
     assert out.timestamps is not None and out.behaviors is not None
     assert out.query_times is not None
     for b, row in enumerate(rows):
@@ -119,12 +123,19 @@ def test_reppad_matches_reference(data: st.DataObject, rows: list[list[Pair]],
         own_times = times[b, width - len(row):].tolist()
         own_behaviors = behaviors[b, width - len(row):].tolist()
         r = int(copies[b])
-        boundary_time = 0.0 if delimiter else own_times[-1]
-        expected_times = [*own_times, boundary_time] * (r - 1) + own_times
         own_queries = queries[b, width - len(row):].tolist()
+        period = max(own_queries[-1] - own_times[0], 0.0) + 1.0 if shift else 0.0
         first_is_item = n_items is None or row[0][0] <= n_items
-        boundary_query = 0.0 if delimiter else own_times[0] if first_is_item else own_queries[0]
-        expected_queries = [*own_queries, boundary_query] * (r - 1) + own_queries
+        expected_times: list[float] = []
+        expected_queries: list[float] = []
+        for c in range(r):
+            earlier = (r - 1 - c) * period
+            expected_times += [t - earlier for t in own_times]
+            expected_queries += [q - earlier for q in own_queries]
+            if c < r - 1:  # the boundary after copy c
+                expected_times.append(0.0 if delimiter else own_times[-1] - earlier)
+                first = own_times[0] if first_is_item else own_queries[0]
+                expected_queries.append(0.0 if delimiter else first - earlier + period)
         assert out.query_times[b, out_width - len(expected_queries):].tolist() == \
             expected_queries
         expected_behaviors = [*own_behaviors, 0] * (r - 1) + own_behaviors
@@ -151,6 +162,44 @@ def test_reppad_delimiter_and_boundary_targets() -> None:
                          n_items=9)
     assert out.tokens.tolist() == [[10, 5, 6, 10, 5]]
     assert out.targets.tolist() == [[5, 6, 5, 5, 6]]
+
+
+@CHEAP
+@given(gaps=st.lists(st.integers(0, 1000), min_size=3, max_size=7), copies=st.integers(2, 3),
+       delimiter=st.booleans())
+def test_reppad_shifted_copies_hide_the_target_time(gaps: list[int], copies: int,
+                                                    delimiter: bool) -> None:
+    """Items 1 … n + 1 at sorted times s₀ … sₙ (n ≥ 2). With the original times, copy 1's
+    first position predicts item 2 at s₁, and copy 0 holds item 2 as an input at s₁: a time
+    gap of zero (HSTU's rab_time could copy the target). Shifted, that gap is the row's span
+    + 1, every key of an earlier copy is strictly before the query, and time runs forward."""
+    stamps = torch.tensor(gaps, dtype=torch.float64).cumsum(0)[None]
+    n = stamps.shape[1] - 1
+    tokens = torch.arange(1, n + 1)[None]
+
+    def repeated(shift: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        out = repeat_padding(tokens, tokens + 1, torch.tensor([n]), copies * (n + 1),
+                             delimiter=delimiter, copies=torch.tensor([copies]),
+                             timestamps=stamps[:, :-1], query_times=stamps[:, 1:],
+                             shift_times=shift)
+        assert out.timestamps is not None and out.query_times is not None
+        assert out.tokens.shape[1] == copies * (n + 1) - 1  # no left padding here
+        return out.timestamps[0], out.query_times[0]
+
+    second = n + 1  # copy 1's first position; copy 0's second is position 1
+    keys, queries = repeated(False)
+    assert float(queries[second] - keys[1]) == 0.0
+    keys, queries = repeated(True)
+    span = float(stamps[0, -1] - stamps[0, 0])
+    assert float(queries[second] - keys[1]) == span + 1.0
+    timed = torch.ones(len(keys), dtype=torch.bool)
+    if delimiter:
+        timed[n::n + 1] = False  # a delimiter has no time
+    copy_of = torch.arange(len(keys)) // (n + 1)
+    keys, queries, copy_of = keys[timed], queries[timed], copy_of[timed]
+    assert bool((keys[1:] >= keys[:-1]).all()) and bool((queries[1:] >= queries[:-1]).all())
+    earlier = copy_of[None, :] < copy_of[:, None]  # (query, key) pairs across copies
+    assert bool(((queries[:, None] - keys[None, :])[earlier] >= 1.0).all())
 
 
 @CHEAP
@@ -302,15 +351,15 @@ def small(**changes: Any) -> TrainConfig:
 
 
 @pytest.mark.parametrize("world", [1, 2])
-@pytest.mark.parametrize("delimiter", [True, False])
+@pytest.mark.parametrize(("delimiter", "times"), [(True, "original"), (False, "shifted")])
 def test_reppad_step_counts_the_examples_it_trains_on(short_data: TaskData, world: int,
-                                                      delimiter: bool) -> None:
+                                                      delimiter: bool, times: str) -> None:
     """The normaliser the loop computes on the CPU for the global batch = the targets of the
-    repeated batches all ranks build."""
+    repeated batches all ranks build; shifted copies keep each row's time order."""
     train = train_tensors(short_data, 20, torch.device("cpu"))
     vocab = Vocab(n_items=short_data.n_items, n_tokens=short_data.n_tokens)
     model = RankingModel(build_backbone("sasrec", vocab, TINY["sasrec"]), with_head=False)
-    config = small(method="reppad", reppad_delimiter=delimiter)
+    config = small(method="reppad", reppad_delimiter=delimiter, reppad_times=times)
     rows = torch.arange(train.n_rows)
     ends = train.window_ends(rows, torch.Generator())
     lengths = torch.minimum(ends, torch.tensor(train.max_len))
@@ -327,11 +376,17 @@ def test_reppad_step_counts_the_examples_it_trains_on(short_data: TaskData, worl
         assert repeated.inputs.tokens.shape[1] <= 20
         assert repeated.inputs.timestamps is not None
         assert repeated.inputs.tokens.shape == repeated.inputs.timestamps.shape
+        if times == "shifted":  # a user's times are sorted: so is each repeated row's
+            for tokens, stamps in zip(repeated.inputs.tokens, repeated.inputs.timestamps,
+                                      strict=True):
+                real = stamps[tokens > 0]
+                assert bool((real[1:] >= real[:-1]).all())
     assert len(counts) == 1 and found == counts.pop() > int(lengths.sum())
 
 
 @pytest.mark.parametrize(("method", "backbone", "extra"), [
     ("reppad", "hstu", {}),
+    ("reppad", "hstu", {"reppad_times": "shifted", "reppad_delimiter": False}),
     ("reppad", "sasrec", {"reppad_delimiter": False}),
     ("frec", "llama2rec", {}),
     ("frec", "hstu", {"frec_m": 2, "frec_window": 3}),

@@ -385,6 +385,25 @@ def test_shipped_experiments_share_their_table1_cells(derived: str, origin: str,
     assert len(same) == shared, same
 
 
+def test_reppad_times_key_only_reppad_trainings_that_shift() -> None:
+    """`reppad_times` came after records were keyed: at "original" (what those keys were made
+    with), and for every method but RepPad, it must leave a training's key as it was, or
+    every earlier record would stop matching its training; RepPad with shifted times is
+    another training."""
+    def key(method: str, *overrides: str) -> dict:
+        plan = load_experiment(REPO / "configs" / "experiments" / "table1-ml-100k.toml",
+                               overrides=list(overrides))
+        [planned] = [p for p in plan.cells if p.name == f"ml-100k-hstu-recall-{method}-s0"]
+        return train_step(planned.cell)[1]
+
+    for method in ("base", "frec", "unids"):
+        assert "reppad_times" not in key(method)["train"]
+        assert key(method) == key(method, "reppad_times=shifted")
+    assert "reppad_times" not in key("reppad", "reppad_times=original")["train"]
+    assert key("reppad", "reppad_times=shifted")["train"]["reppad_times"] == "shifted"
+    assert key("reppad") != key("reppad", "reppad_times=shifted")
+
+
 def _sweep_record(stage: str, method: str, seed: int, sweep: dict, test: dict,
                   valid: dict | None = None) -> dict:
     return {"dataset": "ml-100k", "backbone": "hstu", "stage": stage, "method": method,

@@ -18,6 +18,15 @@ r ~ U{1, ⌊(max_len + 1) / (len + 1)⌋}, which is SPEC's U{1, ⌊max_len / len
 A row of length `max_len` (or longer) is never repeated. Only the row's own positions are
 copied, never another row's, and the result is left-padded like the input. Evaluation windows
 are never repeated.
+
+Timestamps (`shift_times`). RepPad was proposed for models without time. A copy that keeps
+its original timestamps tells a time-aware model (HSTU's rab_time) that the earlier copies
+happened at the same moments as the row itself: a position of a later copy then sees its
+own target, in the copy before, at a time gap of zero from the time it predicts. With
+`shift_times` each earlier copy is moved back by one period per later copy (period = the
+row's span, first input to last target, + 1 s), so the repeated row reads as one longer
+history whose time runs forward, and every real gap within a copy is kept. On ML-1M with
+HSTU the two trained alike (docs/TRAINING.md), so the default keeps RepPad as published.
 """
 
 from __future__ import annotations
@@ -75,7 +84,7 @@ def repeat_padding(tokens: torch.Tensor, targets: torch.Tensor, lengths: torch.T
                    timestamps: torch.Tensor | None = None,
                    query_times: torch.Tensor | None = None,
                    behaviors: torch.Tensor | None = None, n_items: int | None = None,
-                   multiple: int = 1) -> Repeated:
+                   multiple: int = 1, shift_times: bool = False) -> Repeated:
     """RepPad on a left-padded batch: tokens, targets (B, W) with `lengths` (B,) real columns
     at the right. `copies` (B,) fixes r (else drawn with `generator`). The result is trimmed
     to its longest row rounded up to `multiple` (at most `max_len`) columns.
@@ -87,6 +96,7 @@ def repeat_padding(tokens: torch.Tensor, targets: torch.Tensor, lengths: torch.T
     last target's own time is not in the window), the time of the first item as its query
     time (that is the item it predicts) and no behaviour (0). Every input
     position of a training row is assumed to have a target, as `train_tensors` builds them.
+    `shift_times` moves earlier copies back in time (module docstring).
     """
     rows, width = tokens.shape
     device = tokens.device
@@ -144,4 +154,30 @@ def repeat_padding(tokens: torch.Tensor, targets: torch.Tensor, lengths: torch.T
             first_time = torch.where(is_item, timestamps.gather(1, first_column),
                                      query_times.gather(1, first_column))
             out_queries = torch.where(boundary, first_time, out_queries)
+    if shift_times and timestamps is not None:
+        out_times, out_queries = _shift_copies(
+            out_times, out_queries, timestamps, query_times, length, copies.to(device),
+            position, copied if delimiter else real, boundary)
     return Repeated(out_tokens, out_targets, out_times, out_queries, out_behaviors, copies)
+
+
+def _shift_copies(times: torch.Tensor, queries: torch.Tensor | None, timestamps: torch.Tensor,
+                  query_times: torch.Tensor | None, length: torch.Tensor, copies: torch.Tensor,
+                  position: torch.Tensor, timed: torch.Tensor, boundary: torch.Tensor
+                  ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Moves copy c of r back by (r − 1 − c) periods (module docstring). `position` is each
+    column's index in the repeated row, `timed` the columns that carry a time. A boundary
+    takes the last input's time from its own copy and predicts the next copy's first item,
+    whose query time is one period later."""
+    width = timestamps.shape[1]
+    first_column = (width - length).clamp(max=width - 1)[:, None]
+    first = timestamps.gather(1, first_column)
+    last = (query_times if query_times is not None else timestamps)[:, -1:]
+    period = (last - first).clamp(min=0) + 1.0  # (B, 1)
+    copy = position.clamp(min=0) // (length + 1)[:, None]
+    later = (copies[:, None] - 1 - copy).clamp(min=0).to(times.dtype)
+    times = torch.where(timed, times - later * period, times)
+    if queries is not None:
+        later_query = torch.where(boundary, later - 1, later)
+        queries = torch.where(timed, queries - later_query * period, queries)
+    return times, queries

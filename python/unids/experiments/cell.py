@@ -292,6 +292,10 @@ def train_step(cell: Cell) -> tuple[TrainConfig, dict[str, Any]]:
     # that the table2 sweep's longest value reuses the table1 cell that left it unset.
     if train.get("max_len") is not None and train["max_len"] == getattr(model, "max_len", None):
         train["max_len"] = None
+    # RepPad's timestamps came after records were keyed and matter to RepPad's training
+    # only: keyed there, unless they are the original times every earlier key was made with.
+    if config.method != "reppad" or train["reppad_times"] == "original":
+        del train["reppad_times"]
     return config, {"backbone": cell.backbone, "stage": config.stage, "method": config.method,
                     "seed": cell.seed, "train": train, "model": dataclasses.asdict(model)}
 

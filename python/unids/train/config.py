@@ -67,6 +67,9 @@ class TrainConfig:
     #: numbers in the anchors
     protocol: Literal["leave-one-out", "leave-last-out"] = "leave-one-out"
     reppad_delimiter: bool = True  # a 0 between RepPad's copies (no target there)
+    #: RepPad copies' timestamps: "original" (each copy keeps the row's own times) or
+    #: "shifted" (earlier copies moved back in time, unids.baselines.reppad)
+    reppad_times: Literal["original", "shifted"] = "original"
     frec_alpha: float = 0.1  # weight of FRec's fatigue loss
     frec_m: int = 1  # recent positions a fatigued copy replaces by the target
     frec_window: int = 5  # how many positions before the target count as recent
@@ -89,6 +92,9 @@ class TrainConfig:
         if self.protocol not in PROTOCOLS:
             raise UserError(f"protocol must be one of {', '.join(PROTOCOLS)}, "
                             f"not {self.protocol!r}")
+        if self.reppad_times not in ("original", "shifted"):
+            raise UserError(f"reppad_times must be original or shifted, not "
+                            f"{self.reppad_times!r}")
         if self.method not in METHODS:
             raise UserError(f"method must be one of {', '.join(METHODS)}, not {self.method!r}")
         if self.frec_m < 1 or self.frec_window < 1:

@@ -310,7 +310,8 @@ def _repeat_padding(batch: TrainBatch, train: TrainTensors, rows: torch.Tensor,
         inputs.tokens, batch.targets, lengths[rows][mine], train.max_len,
         delimiter=config.reppad_delimiter, copies=copies[mine], timestamps=inputs.timestamps,
         query_times=inputs.query_times, behaviors=inputs.behaviors,
-        n_items=model.backbone.vocab.n_items, multiple=WIDTH_MULTIPLE)
+        n_items=model.backbone.vocab.n_items, multiple=WIDTH_MULTIPLE,
+        shift_times=config.reppad_times == "shifted")
     inputs = SequenceInput(tokens=repeated.tokens, timestamps=repeated.timestamps,
                            query_times=repeated.query_times, behaviors=repeated.behaviors,
                            user=inputs.user)
