@@ -18,9 +18,9 @@ from unids.experiments.artifacts import try_exclusive
 from unids.experiments.cell import (
     STAGES,
     Cell,
-    _regenerate_key,
     data_stage,
     data_twin,
+    regenerate_step,
     train_step,
 )
 from unids.experiments.datasets import DatasetSource
@@ -357,9 +357,7 @@ def _identity(cell) -> tuple:
 
 def _step_configs(cell) -> tuple:
     """What decides a cell's cached steps: its data, regeneration and training configs."""
-    regenerate = _regenerate_key(cell.regenerate_settings(), data_twin(cell),
-                                 data_stage(cell)) \
-        if cell.data_level else None
+    regenerate = regenerate_step(cell) if cell.data_level else None
     return cell.dataset.spec, regenerate, train_step(cell)[1]
 
 
@@ -532,36 +530,75 @@ def test_a_method_without_stage_settings_regenerates_recall_and_coarse_once(
 def test_an_ablation_that_builds_unids_data_is_the_unids_cell(tmp_path: Path) -> None:
     """w/o TC gives every stage the recall θ, which recall has anyway: its recall cell is
     UniDS's regeneration and training, recorded under its own name with a note; its fine
-    cell (θ 1.2 instead of 1.4) regenerates and trains apart."""
+    cell (θ 1.2 instead of 1.4) regenerates and trains apart from UniDS's fine cell, and is
+    the training of a UniDS fine cell swept to θ 1.2 (fig2's), which then costs nothing."""
     records = run_sasrec_grid(tmp_path, ["unids", "unids-no-tc"], ["recall", "fine"])
     ours, ablated = (records[f"synthetic-sasrec-recall-{m}-s0"] for m in ("unids", "unids-no-tc"))
     assert ablated["method"] == "unids-no-tc" and ablated["stage"] == "recall"
     assert ablated["config_hash"] == ours["config_hash"] and ablated["test"] == ours["test"]
     assert any("unids cell's training" in note for note in ablated["notes"])
     assert not any("unids cell's training" in note for note in ours["notes"])
-    fine = (records[f"synthetic-sasrec-fine-{m}-s0"] for m in ("unids", "unids-no-tc"))
-    assert len({record["config_hash"] for record in fine}) == 2
-    regenerations = [p for p in (tmp_path / "work" / "regenerate").iterdir() if p.is_dir()
-                     and not p.name.startswith(".")]
-    assert len(regenerations) == 3
+    fine = {m: records[f"synthetic-sasrec-fine-{m}-s0"] for m in ("unids", "unids-no-tc")}
+    assert fine["unids"]["config_hash"] != fine["unids-no-tc"]["config_hash"]
+    assert any("dataset at theta_scale 1.2: its cell is the unids cell's training" in note
+               for note in fine["unids-no-tc"]["notes"])
+
+    def regenerations() -> int:
+        return sum(p.is_dir() and not p.name.startswith(".")
+                   for p in (tmp_path / "work" / "regenerate").iterdir())
+
+    assert regenerations() == 3
+    swept = experiment_file(tmp_path, 'name = "s"\nreport = "fig2"\ndatasets = ["synthetic"]\n'
+                            'backbones = ["sasrec"]\nmethods = ["unids"]\nstages = ["fine"]\n'
+                            'seeds = [0]\nsweep = { key = "format.theta_scale", values = [1.2] }')
+    code, output = cli("experiment", "s", "--config", str(swept), "--workdir",
+                       str(tmp_path / "work"), "--results", str(tmp_path / "results"),
+                       "--reports", str(tmp_path / "r"), "--quiet")
+    assert code == 0, output
+    [record] = [json.loads(p.read_text()) for p in (tmp_path / "results" / "s").glob("*.json")]
+    assert record["config_hash"] == fine["unids-no-tc"]["config_hash"]
+    assert record["test"] == fine["unids-no-tc"]["test"] and regenerations() == 3
 
 
 def test_data_twins_of_the_shipped_ablations() -> None:
     """Which table3 cells are another method's (the grid's groups follow): w/o TC's recall and
-    coarse cells are UniDS's; every other variant builds data of its own. Swept to one θ for
-    every stage (fig2's axis), w/o TC's fine cell is UniDS's too."""
+    coarse cells are UniDS's; its fine cell is UniDS's at the recall θ scale (fig2's 1.2
+    fine cell, not table3's UniDS fine cell at 1.4); every other variant builds data of its
+    own."""
     experiment = load_experiment(REPO / "configs" / "experiments" / "table3.toml")
     twins = {(p.cell.method, p.cell.stage): data_twin(p.cell) for p in experiment.cells
              if p.cell.data_level}
-    assert twins[("unids-no-tc", "recall")] == twins[("unids-no-tc", "coarse")] == "unids"
-    assert twins[("unids-no-tc", "fine")] == "unids-no-tc"
+    for stage in ("recall", "coarse"):
+        method, settings = twins[("unids-no-tc", stage)]
+        assert method == "unids" and "theta_scale" not in settings.format_options
+    method, settings = twins[("unids-no-tc", "fine")]
+    assert method == "unids" and settings.format_options["theta_scale"] == 1.2
     for method in ("unids", "unids-no-uf", "unids-no-ug"):
-        assert {twins[(method, stage)] for stage in STAGES} == {method}
+        assert {twins[(method, stage)][0] for stage in STAGES} == {method}
     groups = {p.group for p in experiment.cells if p.cell.method in ("unids", "unids-no-tc")}
     assert len(groups) == 2 * 3 * 3 + 2 * 3  # UniDS's 3 stages, w/o TC's fine, × 2 datasets
     swept = Cell(DatasetSource("synthetic"), "sasrec", "fine", "unids-no-tc",
                  regenerate={"format": {"theta_scale": 1.4}})
-    assert data_twin(swept) == "unids"
+    assert data_twin(swept) == ("unids", swept.regenerate_settings())
+    window = Cell(DatasetSource("synthetic"), "sasrec", "fine", "dr4sr")
+    assert data_twin(window) == ("dr4sr", window.regenerate_settings())
+
+
+def test_table3_without_tc_at_fine_ranking_is_fig2_at_the_recall_theta() -> None:
+    """w/o TC's fine cells build the stage dataset of fig2's θ 1.2 fine cells (the same
+    formatting, regenerator and seed) and share the work directory: the same steps, so
+    `unids experiment table3 --records-only` takes fig2's records for them."""
+    table3, fig2 = (load_experiment(REPO / "configs" / "experiments" / f"{name}.toml")
+                    for name in ("table3", "fig2"))
+    assert table3.workdir == fig2.workdir
+    swept = {(p.cell.dataset.spec, p.cell.seed): _step_configs(p.cell) for p in fig2.cells
+             if p.cell.stage == "fine" and p.sweep == {"theta_scale": 1.2}}
+    ablated = [p for p in table3.cells if p.cell.method == "unids-no-tc"
+               and p.cell.stage == "fine" and p.cell.dataset.spec == "ml-1m"]
+    assert len(ablated) == len(swept) == 3
+    for planned in ablated:
+        key = (planned.cell.dataset.spec, planned.cell.seed)
+        assert _step_configs(planned.cell) == swept[key]
 
 
 def test_coarse_on_the_original_data_is_the_recall_training(tmp_path: Path) -> None:

@@ -19,7 +19,8 @@ Where each method's data comes from:
   and not by the backbone, so every backbone of a grid reuses it. A method that formats
   recall and coarse ranking alike (DR4SR, w/o UF) builds one dataset for both (`data_stage`),
   and a method that builds another's stage dataset takes that one's regeneration and
-  training (`data_twin`: w/o TC's recall and coarse cells are UniDS's).
+  training (`data_twin`: w/o TC's recall and coarse cells are UniDS's, and its fine cell is
+  UniDS's at the recall θ, the fig2 sweep's θ 1.2 fine cell).
 
 The steps (each cached by `unids.experiments.artifacts.StepCache`): `dataset` (build or
 fingerprint the data) → `regenerate` (data-level methods only) → `train` (fit, evaluate on
@@ -163,9 +164,8 @@ def cell_data(cache: StepCache, cell: Cell, *, progress: bool = True) -> CellDat
     dataset_dir, dataset_step = prepare_dataset(cache, cell.dataset)
     if not cell.data_level:
         return CellData(dataset_dir, dataset_step.key)
-    settings = cell.regenerate_settings()
     stage = data_stage(cell)
-    method = data_twin(cell)
+    method, settings = data_twin(cell)
 
     def produce(out: Path) -> dict[str, Any]:
         from unids.data.dataset import Dataset
@@ -181,16 +181,18 @@ def cell_data(cache: StepCache, cell: Cell, *, progress: bool = True) -> CellDat
             summary["regenerator"] = str(Path(summary["regenerator"]).relative_to(out))
         return {"summary": summary}
 
-    step = cache.run("regenerate", _regenerate_step(cell), {"dataset": dataset_step.key},
+    step = cache.run("regenerate", regenerate_step(cell), {"dataset": dataset_step.key},
                      produce, resumable=True)
     return CellData(step.directory, step.key, step.result["summary"])
 
 
-def _regenerate_step(cell: Cell) -> dict[str, Any]:
-    """The regenerate step's config (its cache key, with the dataset step's key)."""
-    method, stage = data_twin(cell), data_stage(cell)
+def regenerate_step(cell: Cell) -> dict[str, Any]:
+    """The regenerate step's config (its cache key, with the dataset step's key): the data
+    twin's method and settings (`data_twin`), so that cells building one stage dataset share
+    it."""
+    (method, settings), stage = data_twin(cell), data_stage(cell)
     return {"stage": stage, "method": method,
-            "settings": _regenerate_key(cell.regenerate_settings(), method, stage)}
+            "settings": _regenerate_key(settings, method, stage)}
 
 
 def training_key(cache: StepCache, cell: Cell) -> str:
@@ -198,7 +200,7 @@ def training_key(cache: StepCache, cell: Cell) -> str:
     worked out without building or training anything (the data's files are checksummed)."""
     data_key = dataset_key(cache, cell.dataset)
     if cell.data_level:
-        data_key = cache.key("regenerate", _regenerate_step(cell), {"dataset": data_key})
+        data_key = cache.key("regenerate", regenerate_step(cell), {"dataset": data_key})
     return cache.key("train", train_step(cell)[1], {"data": data_key})
 
 
@@ -216,17 +218,33 @@ def data_stage(cell: Cell) -> str:
     return "recall" if same else "coarse"
 
 
-def data_twin(cell: Cell) -> str:
-    """The data-level method whose regeneration (and so training) a data-level cell takes:
-    the first of DATA_METHODS that builds the same stage dataset as the cell's method for its
-    `data_stage` (the same formatting, regenerator and pattern pairs), which is the method
-    itself unless another comes first. w/o TC gives every stage the recall θ, which recall
-    and coarse ranking have anyway, so there its cells are UniDS's: the same data trained
-    twice differs only by run-to-run noise (docs/RESULTS.md measured it on table3-ml-100k)."""
+def data_twin(cell: Cell) -> tuple[str, RegenerateSettings]:
+    """The data-level method whose regeneration (and so training) a data-level cell takes,
+    and the settings it takes it with: the first of DATA_METHODS that builds the same stage
+    dataset as the cell's method for its `data_stage` (the same formatting, regenerator and
+    pattern pairs), either with the cell's settings or with the cell's θ scale set in them.
+    That is the method itself, with its settings, unless another comes first.
+
+    w/o TC gives every stage the recall θ. Recall and coarse ranking have that θ anyway, so
+    there its cells are UniDS's; at fine ranking it is UniDS's fine cell at the recall θ
+    scale, which the fig2 sweep runs too (θ 1.2). The same data trained twice differs only by
+    run-to-run noise (docs/RESULTS.md measured it on table3-ml-100k and fig2-ml-100k)."""
     settings = cell.regenerate_settings()
     stage = data_stage(cell)
     own = _recipe(cell.method, settings, stage)
-    return next(name for name in DATA_METHODS if _recipe(name, settings, stage) == own)
+    candidates = (settings, _with_theta_scale(settings, own))
+    return next((name, candidate) for name in DATA_METHODS for candidate in candidates
+                if _recipe(name, candidate, stage) == own)
+
+
+def _with_theta_scale(settings: RegenerateSettings, recipe: Any) -> RegenerateSettings:
+    """`settings` with the recipe's resolved θ scale as the [format] theta_scale (where a
+    fig2 sweep sets it), so that a method that takes its θ from another stage (w/o TC) can
+    match a method at that θ; `settings` itself where the recipe has no θ (the window miner)."""
+    if recipe is None or recipe[0].theta_scale is None:
+        return settings
+    options = {**settings.format_options, "theta_scale": recipe[0].theta_scale}
+    return dataclasses.replace(settings, format_options=options)
 
 
 def _recipe(method: str, settings: RegenerateSettings, stage: str) -> Any:
@@ -285,7 +303,7 @@ def train_step(cell: Cell) -> tuple[TrainConfig, dict[str, Any]]:
     # A data-level method's training does not depend on its name, only on its data: a cell
     # on another method's stage dataset is that method's cell (`data_twin`).
     if cell.data_level:
-        config = dataclasses.replace(config, method=data_twin(cell))
+        config = dataclasses.replace(config, method=data_twin(cell)[0])
     model = cell.model_config()
     train = dataclasses.asdict(config)
     # A train.max_len that restates the backbone's is the unset default, keyed as such, so
@@ -360,12 +378,21 @@ def _cell_record(cell: Cell, config: TrainConfig, key: str, record: dict[str, An
                            f"is the recall cell's training (one task; {SHARED_NOTE})"]
     if config.method != cell.method:
         record["method"] = cell.method
-        note = (f"{cell.method} builds {config.method}'s {data_stage(cell)} stage dataset: "
-                f"its cell is the {config.method} cell's training"
+        note = (f"{cell.method} builds {config.method}'s {data_stage(cell)} stage dataset"
+                f"{_twin_theta(cell)}: its cell is the {config.method} cell's training"
                 if cell.data_level else f"{cell.method} changes retrieval training only: its "
                 "fine-ranking cell is the base cell's training")
         record["notes"] = [*record.get("notes", []), f"{note} ({SHARED_NOTE})"]
     return record
+
+
+def _twin_theta(cell: Cell) -> str:
+    """" at theta_scale x" where a cell's data twin takes it at a θ scale the cell's
+    settings do not set (w/o TC's fine cell: UniDS's at the recall θ); "" otherwise."""
+    _, settings = data_twin(cell)
+    if settings == cell.regenerate_settings():
+        return ""
+    return f" at theta_scale {settings.format_options['theta_scale']}"
 
 
 def _as_trained(record: dict[str, Any], config: TrainConfig) -> dict[str, Any]:

@@ -27,8 +27,9 @@ one of the two, not both):
 
 A sweep sets one setting (a `--set` key) to each value in turn: one more axis of the grid,
 recorded in each record's `sweep`. Cells are sharded by *data group* — (dataset, stage,
-method, seed, sweep value), where cells that share a training (a coarse cell on its recall
-cell's data, RepPad's and FRec's fine cells on base's) count as the one they share — so the
+method, seed, sweep value, the regeneration's key), where cells that share a training (a
+coarse cell on its recall cell's data, RepPad's and FRec's fine cells on base's, w/o TC's
+cells on UniDS's data) count as the one they share — so the
 stage dataset a group regenerates is built once, by one shard, and reused by its
 backbones. Restarting in the same work directory skips every step already done (the step
 cache); records land in `results/<name>/`, one file per cell, which is what shards on
@@ -51,7 +52,12 @@ from unids.baselines.methods import DATA_METHODS
 from unids.config import load_toml
 from unids.errors import InputError, UserError
 from unids.experiments.artifacts import KEY_LENGTH, content_key, try_exclusive
-from unids.experiments.cell import Cell, records_by_training, train_step
+from unids.experiments.cell import (
+    Cell,
+    records_by_training,
+    regenerate_step,
+    train_step,
+)
 from unids.experiments.pipeline import (
     REGENERATE_TABLES,
     _apply_override,
@@ -195,9 +201,12 @@ def load_experiment(path: str | Path, *, overrides: Sequence[str] = (),
                 config = run_config_from_dict(tables, where)
                 for cell in config.cells():
                     # Cells that share a training (and so its data) share a group: one
-                    # shard or queue process runs them, the rest are cache hits there.
+                    # shard or queue process runs them, the rest are cache hits there. The
+                    # regeneration's key tells apart one method's data at two θ (UniDS's
+                    # fine cell, and w/o TC's, which is UniDS's at the recall θ).
                     trained = train_step(cell)[0]
-                    group = (dataset, trained.stage, trained.method, cell.seed, value)
+                    data = content_key(regenerate_step(cell)) if cell.data_level else None
+                    group = (dataset, trained.stage, trained.method, cell.seed, value, data)
                     planned.append(Planned(cell, label, group))
     root = Path(results_root)
     return Experiment(
