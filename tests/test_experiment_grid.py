@@ -21,6 +21,7 @@ from unids.experiments.cell import (
     data_stage,
     data_twin,
     regenerate_step,
+    reused_from,
     train_step,
 )
 from unids.experiments.datasets import DatasetSource
@@ -256,6 +257,9 @@ def test_a_cell_whose_training_has_a_record_takes_it(tmp_path: Path) -> None:
                for note in coarse["notes"])
     assert sum("recall cell's training" in note for note in coarse["notes"]) == 1
     assert not (tmp_path / "here" / "train").exists()  # nothing trained
+    assert reused_from(coarse) == "gpu" and reused_from(trained) is None
+    report = (tmp_path / "r" / "later" / "report.md").read_text()
+    assert "(not trained again; each record's notes name the cell): 1 from gpu." in report
 
     # Without --records-only the fine cell, which no record covers, trains here.
     code, output = cli("experiment", *common)

@@ -395,6 +395,16 @@ def _twin_theta(cell: Cell) -> str:
     return f" at theta_scale {settings.format_options['theta_scale']}"
 
 
+def reused_from(record: Mapping[str, Any]) -> str | None:
+    """The experiment whose record of the same training `record` was taken from
+    (`_as_trained`'s note), or None for a record of its own training."""
+    prefix = f"{REUSED_NOTE}, cell "
+    for note in record.get("notes", []):
+        if isinstance(note, str) and note.startswith(prefix) and " of experiment " in note:
+            return note.rsplit(" of experiment ", 1)[1]
+    return None
+
+
 def _as_trained(record: dict[str, Any], config: TrainConfig) -> dict[str, Any]:
     """Another cell's record of a training, as the training's own: its stage and method,
     without the notes of that cell's sharing, and a note naming the record it came from."""

@@ -24,10 +24,12 @@ Every number is a mean over the seeds found (± sample std); "pending" cells nam
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from unids.experiments.cell import reused_from
 from unids.experiments.grid import Experiment, Planned
 from unids.experiments.published import DATASET_NOTES, PublishedRow, lookup, published_rows
 from unids.experiments.tables import Metric, compare, markdown_table, summarize
@@ -97,6 +99,18 @@ def write_report(experiment: Experiment, records: Sequence[dict[str, Any]],
     return path
 
 
+def _reused_line(records: Sequence[dict[str, Any]]) -> list[str]:
+    """A line saying how many records were taken from another cell's record of the same
+    training (`--records-only`, `--merge`), by the experiment that ran it; none if none."""
+    counts = Counter(source for record in records
+                     if (source := reused_from(record)) is not None)
+    if not counts:
+        return []
+    sources = ", ".join(f"{count} from {name}" for name, count in sorted(counts.items()))
+    return [f"Taken from another cell's record of the same training (not trained again; "
+            f"each record's notes name the cell): {sources}."]
+
+
 def _header(experiment: Experiment, results: Results) -> list[str]:
     done = {_cell_of(r) for r in results.records}
     missing = [p for p in experiment.cells if p.name not in done]
@@ -107,6 +121,7 @@ def _header(experiment: Experiment, results: Results) -> list[str]:
         f"Cells run: {len(experiment.cells) - len(missing)} of {len(experiment.cells)}"
         f" · device(s): {', '.join(results.devices()) or '—'}"
         f" · epochs: {', '.join(map(str, results.epochs())) or '—'}.",
+        *_reused_line(results.records),
         "Each number: test-split mean over the seeds run (± sample std with ≥ 2 seeds); "
         "\"paper\": the published value; Δ: ours − paper. `*`: UniDS beats the best baseline "
         "with a paired t-test over shared seeds at p < 0.05. Records: "
