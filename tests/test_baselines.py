@@ -462,3 +462,38 @@ def test_train_command_rejects_an_unknown_method(how: list[str], message: str, s
                          *tiny_settings(), *how, "-o", str(tmp_path / "run"), "--quiet")
     assert code == 2, (out, err)
     assert message in err and "Traceback" not in err + out
+
+
+def _bench(name: str) -> Any:
+    """A script of benches/ as a module (benches is not a package)."""
+    import importlib.util
+
+    path = Path(__file__).parent.parent / "benches" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_reppad_copying_scores_both_copies_of_the_same_targets(
+        short_data: TaskData, short_dir: Path, tmp_path: Path) -> None:
+    """benches/reppad_copying.py (docs/RESULTS.md §3): both copies carry the same targets
+    (its own self-check), and the expected later-copy share follows RepPad's draw."""
+    copying = _bench("reppad_copying")
+    limit = repetition_limit(torch.tensor([20, 9, 6]), 20)  # R = 1, 2, 3
+    assert limit.tolist() == [1, 2, 3]
+    # E[r] = (R + 1) / 2: a later-copy share of 0, 1/3 and 1/2 of a row's targets.
+    assert copying.later_copy_share(torch.tensor([20]), 20) == 0.0
+    assert copying.later_copy_share(torch.tensor([9]), 20) == pytest.approx(1 / 3)
+    assert copying.later_copy_share(torch.tensor([9, 6]), 20) == \
+        pytest.approx((0.5 * 9 + 1 * 6) / (1.5 * 9 + 2 * 6))
+    fit(short_data, "hstu", small(epochs=2), tmp_path, method="reppad",
+        model_overrides=TINY["hstu"], progress=False, dataset_dir=str(short_dir))
+    scores = copying.per_copy_scores(tmp_path / "best.pt", rows=50, min_len=2, max_len=99,
+                                     seed=0)
+    assert scores["method"] == "reppad" and scores["rows"] > 0
+    first, second = scores["copy1"], scores["copy2"]
+    assert first["targets"] == second["targets"] > scores["rows"]
+    for copy in (first, second):
+        assert 0 < copy["loss"] < 20 and 0 <= copy["top1"] <= 1
