@@ -491,6 +491,41 @@ def run_sasrec_grid(tmp_path: Path, methods: list[str], stages: list[str]) -> di
             for p in (tmp_path / "results" / "g").glob("*.json")}
 
 
+def test_list_marks_a_record_trained_under_other_settings_stale(tmp_path: Path) -> None:
+    """A record stays when the settings (or the code) change under it; `--list` says so by
+    comparing its config_hash with the cell's training key of today."""
+    run_sasrec_grid(tmp_path, ["base"], ["recall"])
+    common = ["experiment", "g", "--config", str(tmp_path / "exp.toml"), "--workdir",
+              str(tmp_path / "work"), "--results", str(tmp_path / "results"), "--list"]
+    code, output = cli(*common, "--json")
+    assert code == 0 and [(c["done"], c["current"]) for c in json.loads(output)["cells"]] == \
+        [(True, True)]
+    code, output = cli(*common, "--json", "--set", "epochs=3")
+    assert code == 0 and [(c["done"], c["current"]) for c in json.loads(output)["cells"]] == \
+        [(True, False)]
+    code, output = cli(*common, "--set", "epochs=3")
+    assert code == 0 and "stale   synthetic-sasrec-recall-base-s0" in output
+    assert "1 of 1 done (1 stale" in output
+
+
+def test_list_works_without_the_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a machine that holds records but not the dataset, `--list` lists them (whether a
+    record is current, or another cell's record fills a cell, needs the data's checksum)."""
+    monkeypatch.setenv("UNIDS_DATA", str(tmp_path / "no-data-here"))
+    path = experiment_file(tmp_path, 'name = "g"\nreport = "table1"\ndatasets = ["ml-100k"]\n'
+                           'backbones = ["sasrec"]\nmethods = ["base"]\n'
+                           'stages = ["recall", "coarse"]\nseeds = [0]')
+    results = tmp_path / "results" / "g"
+    results.mkdir(parents=True)
+    (results / "ml-100k-sasrec-recall-base-s0.json").write_text('{"config_hash": "abc"}')
+    code, output = cli("experiment", "g", "--config", str(path), "--workdir",
+                       str(tmp_path / "work"), "--results", str(tmp_path / "results"),
+                       "--list", "--json")
+    assert code == 0, output
+    assert [(c["done"], c["record"], c["current"]) for c in json.loads(output)["cells"]] == \
+        [(True, False, None), (False, False, None)]
+
+
 def test_fine_ranking_of_the_retrieval_baselines_is_base_training(tmp_path: Path) -> None:
     """RepPad and FRec change retrieval training only: their fine cells are base's training,
     recorded under their own names; their recall cells train apart."""

@@ -29,6 +29,35 @@ def _config_path(name: str, config_path: str | None) -> Path:
                     f"{' or '.join(str(f) for f in SEARCH)}; give --config FILE")
 
 
+def _key_if_data(cache: Any, cell: Any) -> str | None:
+    """The cell's training key, or None where its dataset is not here to checksum (a list
+    on a machine that only holds records)."""
+    from unids.experiments.cell import training_key
+
+    try:
+        return training_key(cache, cell)
+    except UserError:
+        return None
+
+
+def _record_is_current(plan: Any, planned: Any, cache: Any) -> bool | None:
+    """Whether a done cell's record was trained under the cell's training key of today
+    (its config_hash); None where that cannot be worked out (the dataset is not here)."""
+    import json
+
+    key = _key_if_data(cache, planned.cell)
+    if key is None:
+        return None
+    record = json.loads((plan.results_dir / f"{planned.name}.json").read_text())
+    return record.get("config_hash") == key
+
+
+def _list_state(row: dict[str, Any]) -> str:
+    if row["done"]:
+        return "stale  " if row["current"] is False else "done   "
+    return "record " if row["record"] else "pending"
+
+
 def _only(pairs: tuple[str, ...]) -> dict[str, set[str]]:
     """--only dataset=ml-1m,backbone=hstu → {"dataset": {"ml-1m"}, "backbone": {"hstu"}}."""
     wanted: dict[str, set[str]] = {}
@@ -96,8 +125,9 @@ def _same_value(value: Any, text: str) -> bool:
                    "under RESULTS, or --merge): a coarse cell from its recall cell's, Table "
                    "3's UniDS row from table1's. Trains nothing.")
 @click.option("--list", "list_cells", is_flag=True,
-              help="List this shard's cells and whether each is done, or has its training "
-                   "recorded already (`record`); run nothing.")
+              help="List this shard's cells and whether each is done (`stale` where its "
+                   "record was trained under other code or settings than today's), or has "
+                   "its training recorded already (`record`); run nothing.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @json_option
 def experiment(name: str, config_path: str | None, shard: str, queue: bool,
@@ -152,18 +182,24 @@ def experiment(name: str, config_path: str | None, shard: str, queue: bool,
     done = done_cells(plan)
     if list_cells:
         # "record": not done, but its training has a record (--records-only fills it).
+        # "current": a done cell's record has the cell's training key of today (None where
+        # the dataset is not here to checksum); "stale" cells were trained under other code
+        # or settings, and their record stays until it is deleted.
         known = known_trainings(plan, *merge) if len(done) < len(cells) else {}
         cache = StepCache(plan.workdir)
         rows = [{"cell": p.name, "done": p.name in done,
                  # No record to take: no checksum of a dataset that may not be here.
                  "record": bool(known) and p.name not in done
-                 and training_key(cache, p.cell) in known}
+                 and _key_if_data(cache, p.cell) in known,
+                 "current": _record_is_current(plan, p, cache) if p.name in done else None}
                 for p in cells]
         fillable = sum(r["record"] for r in rows)
+        stale = sum(r["current"] is False for r in rows)
         emit({"experiment": plan.name, "cells": rows}, as_json,
-             [f"{'done   ' if r['done'] else 'record ' if r['record'] else 'pending'} "
-              f"{r['cell']}" for r in rows]
+             [f"{_list_state(r)} {r['cell']}" for r in rows]
              + [f"{sum(r['done'] for r in rows)} of {len(rows)} done"
+                + (f" ({stale} stale: trained under other code or settings than today's; "
+                   "delete a record to run its cell again)" if stale else "")
                 + (f"; {fillable} more from records (--records-only)" if fillable else "")])
         return
     ran = []
