@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +44,6 @@ def _key_if_data(cache: Any, cell: Any) -> str | None:
 def _record_is_current(plan: Any, planned: Any, cache: Any) -> bool | None:
     """Whether a done cell's record was trained under the cell's training key of today
     (its config_hash); None where that cannot be worked out (the dataset is not here)."""
-    import json
-
     key = _key_if_data(cache, planned.cell)
     if key is None:
         return None
