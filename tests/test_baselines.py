@@ -497,3 +497,24 @@ def test_reppad_copying_scores_both_copies_of_the_same_targets(
     assert first["targets"] == second["targets"] > scores["rows"]
     for copy in (first, second):
         assert 0 < copy["loss"] < 20 and 0 <= copy["top1"] <= 1
+
+
+def test_frec_fatigue_bench_sees_what_the_fatigue_loss_teaches(
+        short_data: TaskData, short_dir: Path, tmp_path: Path) -> None:
+    """benches/frec_fatigue.py (docs/RESULTS.md §3): a model trained with a strong fatigue
+    loss scores the target above its fatigued copy's far more often than base does — the
+    order the loss asks for, measured with the sign the bench reports."""
+    fatigue = _bench("frec_fatigue")
+    measured = {}
+    for method, alpha in (("base", 0.1), ("frec", 10.0)):
+        run = tmp_path / method
+        fit(short_data, "hstu", small(epochs=10, frec_window=2, frec_alpha=alpha), run,
+            method=method, model_overrides=TINY["hstu"], progress=False,
+            dataset_dir=str(short_dir))
+        measured[method] = fatigue.fatigue_scores(run / "best.pt", rows=50, seed=0)
+    base, tired = measured["base"], measured["frec"]
+    assert base["rows"] == tired["rows"] > 0 and tired["frec_alpha"] == 10.0
+    assert tired["gap"] > base["gap"] + 1.0
+    assert tired["ordered"] > base["ordered"] and tired["fatigue_loss"] < base["fatigue_loss"]
+    for scores in (base, tired):
+        assert 0 <= scores["recent_rank"] <= 1 and 0 <= scores["hit10_original"] <= 1
