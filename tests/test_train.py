@@ -371,6 +371,12 @@ def test_resume_continues_like_one_run(name: str, stage: str, labelled: bool,
           dropout=0.3)
     resumed = train(data, name, tmp_path / "split", config, resume=True, dropout=0.3)
     assert_same_run(straight, resumed, tmp_path / "straight", tmp_path / "split")
+    # The record says it was resumed, and counts the first process's epochs in its time.
+    assert (straight["resumed_from_epoch"], resumed["resumed_from_epoch"]) == (0, 2)
+    history = json.loads((tmp_path / "split" / "run.json").read_text())["state"]["history"]
+    assert len(history) == 4
+    assert resumed["performance"]["epochs_s_total"] == pytest.approx(
+        sum(h["train_s"] + h["eval_s"] for h in history), abs=0.1)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

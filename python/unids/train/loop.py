@@ -124,6 +124,7 @@ def fit(data: TaskData, backbone_name: str, config: TrainConfig, run_dir: str | 
 
     state = {"epoch": 0, "best_metric": -math.inf, "best_epoch": 0, "bad_epochs": 0,
              "history": []}
+    resumed_from = 0  # the epoch a resumed run continued after
     meta = {"backbone": backbone_name, "model_config": dataclasses.asdict(model_config),
             "vocab": dataclasses.asdict(vocab), "train_config": dataclasses.asdict(config),
             "dataset": data.name, "dataset_dir": dataset_dir, "method": method,
@@ -140,6 +141,7 @@ def fit(data: TaskData, backbone_name: str, config: TrainConfig, run_dir: str | 
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
         state = saved["state"]
+        resumed_from = state["epoch"]
         # map_location moved the saved states onto the device; RNG states load from the CPU.
         torch.set_rng_state(saved["rng"]["torch"].cpu())
         if device.type == "cuda" and "cuda" in saved["rng"]:
@@ -217,7 +219,9 @@ def fit(data: TaskData, backbone_name: str, config: TrainConfig, run_dir: str | 
         # CPU kernels split their sums by thread: a run repeats bit for bit only at the same
         # thread count (docs/TRAINING.md, determinism), so the record says which it had.
         "torch_threads": torch.get_num_threads(),
+        # This process's time; a resumed run's earlier epochs are in `performance`.
         "wall_time_s": round(time.perf_counter() - started, 2),
+        "resumed_from_epoch": resumed_from,
         "config": {"train": dataclasses.asdict(config),
                    "model": dataclasses.asdict(model_config),
                    "objective": dataclasses.asdict(objective), "max_len": max_len},
@@ -228,6 +232,8 @@ def fit(data: TaskData, backbone_name: str, config: TrainConfig, run_dir: str | 
             "tokens_per_s_median": float(np.median([h["tokens_per_s"] for h in history]))
             if history else None,
             "test_eval_s": round(test_eval_seconds, 3),
+            # Every epoch's training and validation, across resumptions.
+            "epochs_s_total": round(sum(h["train_s"] + h["eval_s"] for h in history), 1),
             "tokens_per_epoch": tokens_per_epoch,
             "peak_memory_bytes": peak_memory_bytes(device),
             "parameters": sum(p.numel() for p in model.parameters()),
