@@ -25,6 +25,7 @@ reports, in the model's logit units s = ⟨output(h), e_t⟩ / τ:
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import click
@@ -32,28 +33,19 @@ import torch
 import torch.nn.functional as F
 
 from unids.baselines import frec
-from unids.train.batches import train_tensors
-from unids.train.checkpoint import load_checkpoint
-from unids.train.config import TrainConfig
-from unids.train.loop import objective_of
-from unids.train.stage_data import load_task_data
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _checkpoint_rows import retrieval_checkpoint
 
 
 def fatigue_scores(path: Path, rows: int, seed: int, batch: int = 100) -> dict[str, object]:
-    model, meta = load_checkpoint(path, torch.device("cpu"))
-    model.eval()
-    config = TrainConfig(**meta["train_config"])
-    if not config.retrieval:
-        raise click.UsageError(f"{path}: a fine-ranking checkpoint; this needs retrieval")
-    data = load_task_data(meta["dataset_dir"], behavior=None)
-    width = config.max_len or meta["model_config"]["max_len"]
-    train = train_tensors(data, width, torch.device("cpu"), window="last")
+    checkpoint = retrieval_checkpoint(path)
+    backbone, config, train = checkpoint.backbone, checkpoint.config, checkpoint.train
     pool = torch.nonzero(train.lengths > config.frec_window).flatten()
     generator = torch.Generator().manual_seed(seed)
     chosen = pool[torch.randperm(len(pool), generator=generator)[:rows]]
-    temperature = objective_of(config, model.backbone.normalize, data.n_items).temperature
-    n_items = model.backbone.vocab.n_items
-    items = model.backbone.item_table()[1:n_items + 1].float()
+    n_items = backbone.vocab.n_items
+    items = backbone.item_table()[1:n_items + 1].float()
     sums = {key: 0.0 for key in ("gap", "ordered", "fatigue_loss", "ce_original", "ce_fatigued",
                                  "hit10_original", "hit10_fatigued", "recent_rank")}
     changed_rows = 0
@@ -66,8 +58,8 @@ def fatigue_scores(path: Path, rows: int, seed: int, batch: int = 100) -> dict[s
                                                config.frec_window, generator, n_items=n_items)
             changed = (fatigued != tokens).any(dim=1) & (wanted > 0)
             both = frec.with_copies(plain.inputs, fatigued)
-            last = model.backbone(both)[:, -1]
-            logits = (model.backbone.output(last.float()) / temperature) @ items.t()
+            last = backbone(both)[:, -1]
+            logits = (backbone.output(last.float()) / checkpoint.temperature) @ items.t()
             original, tired = logits[:len(part)][changed], logits[len(part):][changed]
             target = wanted[changed] - 1
             gap = original.gather(1, target[:, None]) - tired.gather(1, target[:, None])
@@ -87,11 +79,9 @@ def fatigue_scores(path: Path, rows: int, seed: int, batch: int = 100) -> dict[s
             place = place.masked_fill(~known, float("nan")).nanmedian(dim=1).values
             sums["recent_rank"] += float(place.nansum())
             changed_rows += int(changed.sum())
-    saved = torch.load(path, map_location="cpu", weights_only=False)
     return {
         "checkpoint": str(path), "method": config.method, "frec_alpha": config.frec_alpha,
-        "frec_m": config.frec_m, "frec_window": config.frec_window,
-        "epoch": saved.get("epoch") or saved.get("state", {}).get("epoch"),
+        "frec_m": config.frec_m, "frec_window": config.frec_window, "epoch": checkpoint.epoch,
         "rows": changed_rows, **{key: value / max(changed_rows, 1) for key, value in sums.items()},
     }
 

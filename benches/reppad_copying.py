@@ -21,6 +21,7 @@ later copies over an epoch (in expectation).
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import click
@@ -29,11 +30,9 @@ import torch.nn.functional as F
 
 from unids.baselines import reppad
 from unids.models import SequenceInput
-from unids.train.batches import train_tensors
-from unids.train.checkpoint import load_checkpoint
-from unids.train.config import TrainConfig
-from unids.train.loop import objective_of
-from unids.train.stage_data import load_task_data
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _checkpoint_rows import retrieval_checkpoint
 
 COPIES = 2
 
@@ -49,20 +48,13 @@ def later_copy_share(lengths: torch.Tensor, max_len: int) -> float:
 
 def per_copy_scores(path: Path, rows: int, min_len: int, max_len: int, seed: int,
                     batch: int = 50) -> dict[str, object]:
-    model, meta = load_checkpoint(path, torch.device("cpu"))
-    model.eval()
-    config = TrainConfig(**meta["train_config"])
-    if not config.retrieval:
-        raise click.UsageError(f"{path}: a fine-ranking checkpoint; this needs retrieval")
-    data = load_task_data(meta["dataset_dir"], behavior=None)
-    width = config.max_len or meta["model_config"]["max_len"]
-    train = train_tensors(data, width, torch.device("cpu"), window="last")
+    checkpoint = retrieval_checkpoint(path)
+    backbone, train, width = checkpoint.backbone, checkpoint.train, checkpoint.width
     longest = min(max_len, (width + 1) // COPIES - 1)  # two copies and a delimiter fit
     pool = torch.nonzero((train.lengths >= min_len) & (train.lengths <= longest)).flatten()
     generator = torch.Generator().manual_seed(seed)
     chosen = pool[torch.randperm(len(pool), generator=generator)[:rows]]
-    temperature = objective_of(config, model.backbone.normalize, data.n_items).temperature
-    items = model.backbone.item_table()[1:]
+    items = backbone.item_table()[1:]
     totals = {copy: {"loss": 0.0, "top1": 0, "n": 0} for copy in range(1, COPIES + 1)}
     with torch.no_grad():
         for part in chosen.split(batch):
@@ -73,8 +65,8 @@ def per_copy_scores(path: Path, rows: int, min_len: int, max_len: int, seed: int
                 given.tokens, plain.targets, lengths, width, delimiter=True,
                 copies=torch.full((len(part),), COPIES), timestamps=given.timestamps,
                 query_times=given.query_times, behaviors=given.behaviors,
-                n_items=model.backbone.vocab.n_items)
-            hidden = model.backbone(SequenceInput(
+                n_items=backbone.vocab.n_items)
+            hidden = backbone(SequenceInput(
                 tokens=repeated.tokens, timestamps=repeated.timestamps,
                 query_times=repeated.query_times, behaviors=repeated.behaviors,
                 user=given.user))
@@ -88,7 +80,7 @@ def per_copy_scores(path: Path, rows: int, min_len: int, max_len: int, seed: int
             for later in range(2, COPIES + 1):
                 assert torch.equal(repeated.targets[has & (copy == 1)],
                                    repeated.targets[has & (copy == later)])
-            logits = (model.backbone.output(hidden[has]) / temperature) @ items.t()
+            logits = (backbone.output(hidden[has]) / checkpoint.temperature) @ items.t()
             wanted = repeated.targets[has] - 1
             loss = F.cross_entropy(logits.float(), wanted, reduction="none")
             hit = logits.argmax(-1) == wanted
@@ -97,10 +89,8 @@ def per_copy_scores(path: Path, rows: int, min_len: int, max_len: int, seed: int
                 total["loss"] += float(loss[mask].sum())
                 total["top1"] += int(hit[mask].sum())
                 total["n"] += int(mask.sum())
-    saved = torch.load(path, map_location="cpu", weights_only=False)
     return {
-        "checkpoint": str(path), "method": config.method,
-        "epoch": saved.get("epoch") or saved.get("state", {}).get("epoch"),
+        "checkpoint": str(path), "method": checkpoint.config.method, "epoch": checkpoint.epoch,
         "rows": len(chosen), "later_copy_share": later_copy_share(train.lengths, width),
         **{f"copy{index}": {"loss": t["loss"] / t["n"], "top1": t["top1"] / t["n"],
                             "targets": t["n"]} for index, t in totals.items()},
