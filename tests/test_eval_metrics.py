@@ -18,11 +18,13 @@ from unids.eval import (
     RankAccumulator,
     auc,
     classification_metrics,
+    fit_platt,
     gauc,
     history_mask,
     logloss,
     mark_significant,
     paired_t_test,
+    platt_probabilities,
     retrieval_metrics,
     sigmoid,
     target_ranks,
@@ -356,6 +358,53 @@ def test_classification_metrics_from_logits(data, scale):
     expected = reference.logloss(labels, [reference.sigmoid(x) for x in logits32])
     assert got["logloss"] == pytest.approx(expected, rel=1e-9)
     assert np.all(np.isfinite(sigmoid(np.array(logits))))
+
+
+def test_platt_scaling_recovers_the_calibration_that_made_the_labels():
+    """Labels drawn from sigmoid(0.5·x - 1): maximum likelihood finds (0.5, -1)."""
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0.0, 2.0, 200_000)
+    labels = (rng.random(len(logits)) < sigmoid(0.5 * logits - 1.0)).astype(np.int64)
+    scale, shift = fit_platt(labels, logits)
+    assert scale == pytest.approx(0.5, abs=0.01) and shift == pytest.approx(-1.0, abs=0.02)
+    # An overconfident model (logits twice too large): calibration lowers its logloss.
+    raw = logloss(labels, sigmoid(logits))
+    calibrated = platt_probabilities(logits, scale, shift)
+    assert logloss(labels, calibrated) < raw - 0.05
+    assert auc(labels, calibrated) == pytest.approx(auc(labels, logits), abs=1e-9)  # same order
+
+
+def _mean_logloss(labels, logits, scale, shift) -> float:
+    """The plain sum Platt scaling minimises, term by term."""
+    total = 0.0
+    for y, x in zip(labels, logits, strict=True):
+        p = reference.sigmoid(scale * x + shift)
+        total -= math.log(p) if y else math.log1p(-p)
+    return total / len(labels)
+
+
+@CHEAP
+@given(scored=st.lists(st.tuples(st.integers(0, 1), st.floats(-6, 6)), min_size=1,
+                       max_size=40))
+def test_platt_scaling_is_the_logloss_minimum(scored):
+    """No nearby (scale, shift) has a lower logloss than the fit, the identity (1, 0)
+    included. Four fixed impressions with both labels at x = ±1 make sure no threshold
+    separates the classes, so the minimum is finite."""
+    rows = [*scored, (1, -1.0), (0, -1.0), (1, 1.0), (0, 1.0)]
+    labels = [y for y, _ in rows]
+    logits = [x for _, x in rows]
+    scale, shift = fit_platt(labels, logits)
+    best = _mean_logloss(labels, logits, scale, shift)
+    assert best <= _mean_logloss(labels, logits, 1.0, 0.0) + 1e-9
+    for d_scale, d_shift in [(1e-3, 0), (-1e-3, 0), (0, 1e-3), (0, -1e-3)]:
+        assert best <= _mean_logloss(labels, logits, scale + d_scale, shift + d_shift) + 1e-9
+
+
+def test_platt_scaling_needs_both_classes():
+    with pytest.raises(ValueError, match="both classes"):
+        fit_platt([1, 1, 1], [0.1, 0.2, 0.3])
+    with pytest.raises(ValueError, match="NaN"):
+        fit_platt([0, 1], [0.1, math.nan])
 
 
 def test_classification_input_errors():

@@ -23,15 +23,20 @@ import unids.train.loop as loop
 from builders import make_dataset
 from unids.cli import main
 from unids.data.dataset import Dataset
+from unids.eval import fit_platt, logloss, platt_probabilities
 from unids.train import Ragged, TaskData, TrainConfig, fit, task_data
 from unids.train.batches import eval_tensors, train_tensors
+from unids.train.checkpoint import load_checkpoint
 from unids.train.data import EvalCases, next_item, next_item_index, query_times
+from unids.train.evaluate import fine_scores
 
 CHEAP = settings(max_examples=100, deadline=None)
 
 #: Retrieval metric names of a record, and fine-ranking ones.
 RETRIEVAL = {"MRR", "HR@10", "HR@50", "HR@200", "NDCG@10", "NDCG@50", "NDCG@200"}
 CLASSIFICATION = {"AUC", "GAUC", "logloss"}
+#: A fine run's test split also has the logloss after calibrating on validation.
+FINE_TEST = CLASSIFICATION | {"logloss_calibrated"}
 BACKBONES = ("sasrec", "hstu", "llama2rec")
 TINY: dict[str, dict[str, Any]] = {
     "sasrec": {"dim": 16, "blocks": 1, "heads": 1, "max_len": 20, "dropout": 0.0},
@@ -268,10 +273,34 @@ def test_fine_stage_learns_labels(name: str, liked_data: TaskData, tmp_path: Pat
     test_labels = liked_data.cases["test"].label
     assert test_labels is not None and 0 < test_labels.mean() < 1  # AUC is defined
     record = train(liked_data, name, tmp_path, small(stage="fine"))
-    assert set(record["test"]) == CLASSIFICATION
+    assert set(record["test"]) == FINE_TEST and set(record["valid"]) == CLASSIFICATION
     assert record["test"]["AUC"] >= 0.9, record["test"]
     assert record["notes"] == []
     assert record["config"]["train"]["stage"] == "fine"
+    assert record["calibration"]["scale"] > 0  # a model that ranks well: the order is kept
+
+
+def test_fine_logloss_is_calibrated_on_validation_and_applied_to_test(
+        liked_data: TaskData, tmp_path: Path) -> None:
+    """The record's calibrated test logloss is Platt scaling fitted on the best model's
+    validation scores — not on test's, which would leak the test labels."""
+    record = train(liked_data, "hstu", tmp_path, small(stage="fine"))
+    model, meta = load_checkpoint(tmp_path / "best.pt", torch.device("cpu"))
+    max_len = meta["model_config"]["max_len"]
+    scores = {split: fine_scores(model, eval_tensors(liked_data.cases[split], max_len,
+                                                     torch.device("cpu"), liked_data.n_items),
+                                 batch_size=0)
+              for split in ("valid", "test")}
+    scale, shift = fit_platt(scores["valid"].labels, scores["valid"].logits)
+    calibration = record["calibration"]
+    assert (calibration["method"], calibration["fitted_on"]) == ("Platt scaling", "valid")
+    assert (calibration["scale"], calibration["shift"]) == pytest.approx((scale, shift))
+    assert (scale, shift) != pytest.approx(fit_platt(scores["test"].labels,
+                                                     scores["test"].logits))
+    expected = logloss(scores["test"].labels,
+                       platt_probabilities(scores["test"].logits, scale, shift))
+    assert record["test"]["logloss_calibrated"] == pytest.approx(expected)
+    assert record["test"]["logloss"] == pytest.approx(scores["test"].metrics()["logloss"])
 
 
 @pytest.mark.parametrize("name", BACKBONES)
@@ -279,7 +308,7 @@ def test_fine_stage_without_labels_samples_negatives(name: str, cycle_data: Task
                                                      tmp_path: Path) -> None:
     assert cycle_data.labels is None
     record = train(cycle_data, name, tmp_path, small(stage="fine", epochs=1))
-    assert set(record["test"]) == CLASSIFICATION
+    assert set(record["test"]) == FINE_TEST
     assert 0.0 <= record["test"]["AUC"] <= 1.0
     assert len(record["notes"]) == 1 and "sampled" in record["notes"][0]
 
@@ -471,7 +500,8 @@ def test_train_command_writes_the_record(backbone: str, stage: str, liked_dir: P
     assert record["config"]["train"]["batch_size"] == 16
     assert record["torch_threads"] == torch.get_num_threads() >= 1  # runs in this process
     names = CLASSIFICATION if stage == "fine" else RETRIEVAL
-    assert set(record["valid"]) == set(record["test"]) == names
+    assert set(record["valid"]) == names
+    assert set(record["test"]) == (FINE_TEST if stage == "fine" else RETRIEVAL)
     files = list(results.iterdir())
     assert [f.name for f in files] == [f"toy-{backbone}-{stage}-base-s0.json"]
     written = json.loads(files[0].read_text())

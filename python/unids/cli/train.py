@@ -16,7 +16,7 @@ from unids.config import load_toml
 from unids.errors import UserError
 
 METRIC_ORDER = ("MRR", "HR@10", "HR@50", "HR@200", "NDCG@10", "NDCG@50", "NDCG@200", "AUC",
-                "GAUC", "logloss")
+                "GAUC", "logloss", "logloss_calibrated")
 
 
 def _settings(config_path: str | None, pairs: tuple[str, ...]) -> dict[str, Any]:

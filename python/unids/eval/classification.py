@@ -135,3 +135,54 @@ def classification_metrics(
         "GAUC": gauc(users, labels, logits),
         "logloss": logloss(labels, sigmoid(logits)),
     }
+
+
+def fit_platt(labels: ArrayLike, logits: ArrayLike, max_iterations: int = 100
+              ) -> tuple[float, float]:
+    """Platt scaling: the (scale, shift) that minimise the logloss of sigmoid(scale·x + shift)
+    on these labels — maximum likelihood of a one-feature logistic regression, by Newton's
+    method with step halving (the loss is convex in (scale, shift), so this finds its minimum).
+
+    Fitted on a validation split and applied to the test split, it repairs an overconfident
+    model's probabilities without touching its order (scale > 0 keeps AUC and GAUC as they
+    are). (1, 0) leaves the logits unchanged. ValueError unless both classes occur: with one
+    class the loss has no minimum.
+    """
+    y = _labels(labels).astype(np.float64)
+    x = _scores(logits, len(y), what="logits")
+    if y.min() == y.max():
+        raise ValueError("Platt scaling needs both classes in the labels")
+    features = np.stack([x, np.ones_like(x)], axis=1)
+
+    def loss(params: np.ndarray) -> float:
+        z = features @ params
+        # -[y log σ(z) + (1 - y) log(1 - σ(z))] = log(1 + e^z) - y z, without overflow.
+        return float(np.mean(np.logaddexp(0.0, z) - y * z))
+
+    params = np.array([1.0, 0.0])
+    current = loss(params)
+    for _ in range(max_iterations):
+        p = sigmoid(features @ params)
+        gradient = features.T @ (p - y) / len(y)
+        hessian = (features * (p * (1.0 - p))[:, None]).T @ features / len(y)
+        # A tiny ridge keeps the solve defined when the classes are (almost) separable.
+        step = np.linalg.solve(hessian + 1e-12 * np.eye(2), gradient)
+        scale = 1.0
+        while scale > 1e-10:
+            candidate = params - scale * step
+            value = loss(candidate)
+            if value <= current:
+                break
+            scale /= 2.0
+        else:
+            break  # no step lowers the loss: at the minimum (to rounding)
+        moved = np.max(np.abs(candidate - params))
+        params, current = candidate, value
+        if moved < 1e-10:
+            break
+    return float(params[0]), float(params[1])
+
+
+def platt_probabilities(logits: ArrayLike, scale: float, shift: float) -> np.ndarray:
+    """sigmoid(scale·logits + shift): probabilities under a `fit_platt` calibration."""
+    return sigmoid(scale * np.asarray(logits, dtype=np.float64) + shift)

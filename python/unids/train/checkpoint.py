@@ -12,7 +12,7 @@ from unids.models import Vocab, build_backbone
 from unids.train.batches import eval_tensors
 from unids.train.config import TrainConfig
 from unids.train.distributed import pick_device
-from unids.train.evaluate import evaluate
+from unids.train.evaluate import evaluate_splits
 from unids.train.model import RankingModel
 
 
@@ -55,7 +55,15 @@ def evaluate_checkpoint(path: str | Path, *, data_dir: str | None = None, split:
         raise UserError(f"{directory} has {data.n_items} items but the checkpoint was trained "
                         f"on {model.backbone.vocab.n_items}: not the same dataset")
     max_len = config.max_len or meta["model_config"]["max_len"]
-    cases = eval_tensors(data.cases[split], max_len, next(model.parameters()).device,
-                         model.backbone.vocab.n_items)
-    return evaluate(model, cases, retrieval=config.retrieval, batch_size=config.eval_batch_size,
-                    negatives=config.fine_negatives, seed=config.seed)
+    device_of_model = next(model.parameters()).device
+    # Fine ranking's test logloss is also reported calibrated on validation, as in training's
+    # record (evaluate_splits); that needs the validation split beside test.
+    calibrate = (split == "test" and not config.retrieval
+                 and config.protocol != "leave-last-out" and "valid" in data.cases)
+    splits = ("valid", "test") if calibrate else (split,)
+    cases = {name: eval_tensors(data.cases[name], max_len, device_of_model,
+                                model.backbone.vocab.n_items) for name in splits}
+    metrics, _ = evaluate_splits(model, cases, splits, retrieval=config.retrieval,
+                                 batch_size=config.eval_batch_size,
+                                 negatives=config.fine_negatives, seed=config.seed)
+    return metrics[split]

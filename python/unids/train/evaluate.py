@@ -3,12 +3,21 @@ scores for fine ranking (SPEC §7). Batched; only ranks and scores leave the dev
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from unids.eval import classification_metrics, retrieval_metrics, target_ranks
+from unids.eval import (
+    classification_metrics,
+    fit_platt,
+    logloss,
+    platt_probabilities,
+    retrieval_metrics,
+    target_ranks,
+)
 from unids.train.batches import EvalTensors
 from unids.train.model import RankingModel
 
@@ -82,22 +91,71 @@ def pointwise_scores(model: RankingModel, cases: EvalTensors, candidates: torch.
     return torch.cat(logits)[restore].cpu().numpy()
 
 
-def evaluate(model: RankingModel, cases: EvalTensors, *, retrieval: bool, batch_size: int,
-             negatives: int = 4, seed: int = 0) -> dict[str, Any]:
-    """Metrics of one split. Fine ranking uses the held-out interaction's label when the data
-    has one; otherwise the true item is a positive beside `negatives` sampled unseen items."""
-    if retrieval:
-        return retrieval_metrics(retrieval_ranks(model, cases, batch_size), KS)
+@dataclass(frozen=True)
+class FineScores:
+    """One split's fine-ranking impressions, flat: user, label (0/1) and logit of each."""
+    users: np.ndarray
+    labels: np.ndarray
+    logits: np.ndarray
+
+    def metrics(self) -> dict[str, float]:
+        return classification_metrics(self.users, self.labels, self.logits)
+
+
+def fine_scores(model: RankingModel, cases: EvalTensors, *, batch_size: int, negatives: int = 4,
+                seed: int = 0) -> FineScores:
+    """The impressions fine ranking is judged on. With labels (a held-out interaction's
+    rating), that interaction; without, the true item as a positive beside `negatives`
+    sampled unseen items."""
     users = cases.users.cpu().numpy()
     if cases.label is not None:
         known = (cases.label >= 0).cpu().numpy()
         logits = pointwise_scores(model, cases, cases.target[:, None], batch_size)[:, 0]
         labels = cases.label.cpu().numpy()
-        return classification_metrics(users[known], labels[known], logits[known])
+        return FineScores(users[known], labels[known], logits[known])
     negative = sampled_negatives(cases, model.backbone.vocab.n_items, negatives, seed)
     candidates = torch.cat([cases.target[:, None], negative], dim=1)
     logits = pointwise_scores(model, cases, candidates, batch_size)
     labels = np.zeros(logits.shape, dtype=np.int64)
     labels[:, 0] = 1
-    return classification_metrics(np.repeat(users, logits.shape[1]), labels.ravel(),
-                                  logits.ravel())
+    return FineScores(np.repeat(users, logits.shape[1]), labels.ravel(), logits.ravel())
+
+
+def evaluate(model: RankingModel, cases: EvalTensors, *, retrieval: bool, batch_size: int,
+             negatives: int = 4, seed: int = 0) -> dict[str, Any]:
+    """Metrics of one split: full ranking for retrieval, `fine_scores`' AUC, GAUC and logloss
+    for fine ranking."""
+    if retrieval:
+        return retrieval_metrics(retrieval_ranks(model, cases, batch_size), KS)
+    return fine_scores(model, cases, batch_size=batch_size, negatives=negatives,
+                       seed=seed).metrics()
+
+
+def evaluate_splits(model: RankingModel, cases: Mapping[str, EvalTensors],
+                    splits: Sequence[str], *, retrieval: bool, batch_size: int,
+                    negatives: int = 4, seed: int = 0
+                    ) -> tuple[dict[str, dict[str, Any]], dict[str, Any] | None]:
+    """({split: metrics}, calibration) of a trained model.
+
+    Fine ranking with both a validation and a test split also gets a calibrated test logloss,
+    `logloss_calibrated`: Platt scaling fitted on the validation impressions (never on test)
+    and applied to the test logits. An implicit-feedback model trained to rank overfits its
+    probabilities long before its order (Books HSTU: validation logloss 0.44 at epoch 7, 1.08
+    by epoch 61, while validation AUC rose from 0.819 to 0.846); a user who needs
+    probabilities would calibrate like this. `calibration` then says how ({"method",
+    "fitted_on", "scale", "shift"}); else it is None. AUC, GAUC and the raw logloss are
+    unchanged by it.
+    """
+    if retrieval:
+        return {split: evaluate(model, cases[split], retrieval=True, batch_size=batch_size)
+                for split in splits}, None
+    scores = {split: fine_scores(model, cases[split], batch_size=batch_size,
+                                 negatives=negatives, seed=seed) for split in splits}
+    metrics = {split: split_scores.metrics() for split, split_scores in scores.items()}
+    if not {"valid", "test"} <= scores.keys():
+        return metrics, None
+    scale, shift = fit_platt(scores["valid"].labels, scores["valid"].logits)
+    metrics["test"]["logloss_calibrated"] = logloss(
+        scores["test"].labels, platt_probabilities(scores["test"].logits, scale, shift))
+    return metrics, {"method": "Platt scaling", "fitted_on": "valid", "scale": scale,
+                     "shift": shift}

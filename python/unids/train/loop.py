@@ -33,7 +33,7 @@ from unids.train.batches import (
 from unids.train.config import TrainConfig
 from unids.train.data import LEAVE_LAST_OUT_NOTE, TaskData, with_validation_item
 from unids.train.distributed import Placement, device_name, setup
-from unids.train.evaluate import evaluate
+from unids.train.evaluate import evaluate, evaluate_splits
 from unids.train.model import Objective, RankingModel
 
 CHECKPOINT = "checkpoint.pt"  # the latest epoch: model, optimizer, schedule, RNG, history
@@ -200,16 +200,12 @@ def fit(data: TaskData, backbone_name: str, config: TrainConfig, run_dir: str | 
         if (run_dir / BEST).is_file() else None
     if best is not None:
         model.load_state_dict(best["model"])
-    results = {split: evaluate(model, cases[split], retrieval=config.retrieval,
-                               batch_size=config.eval_batch_size,
-                               negatives=config.fine_negatives, seed=config.seed)
-               for split in (("test",) if last_out else ("valid", "test"))}
-    results.setdefault("valid", {})  # leave-last-out: the validation item was trained on
     eval_start = time.perf_counter()
-    evaluate(model, cases["test"], retrieval=config.retrieval,
-             batch_size=config.eval_batch_size, negatives=config.fine_negatives,
-             seed=config.seed)
-    test_eval_seconds = time.perf_counter() - eval_start
+    results, calibration = evaluate_splits(
+        model, cases, ("test",) if last_out else ("valid", "test"), retrieval=config.retrieval,
+        batch_size=config.eval_batch_size, negatives=config.fine_negatives, seed=config.seed)
+    final_eval_seconds = time.perf_counter() - eval_start
+    results.setdefault("valid", {})  # leave-last-out: the validation item was trained on
     history = state["history"]
     record = {
         "dataset": data.name, "backbone": backbone_name, "stage": config.stage,
@@ -226,12 +222,15 @@ def fit(data: TaskData, backbone_name: str, config: TrainConfig, run_dir: str | 
                    "model": dataclasses.asdict(model_config),
                    "objective": dataclasses.asdict(objective), "max_len": max_len},
         "valid": results["valid"], "test": results["test"],
+        # Fine ranking: how test's `logloss_calibrated` was calibrated (evaluate_splits).
+        "calibration": calibration,
         "performance": {
             "epoch_s_median": float(np.median([h["train_s"] for h in history])) if history
             else None,
             "tokens_per_s_median": float(np.median([h["tokens_per_s"] for h in history]))
             if history else None,
-            "test_eval_s": round(test_eval_seconds, 3),
+            # The best model's final evaluation (validation and test splits).
+            "final_eval_s": round(final_eval_seconds, 3),
             # Every epoch's training and validation, across resumptions.
             "epochs_s_total": round(sum(h["train_s"] + h["eval_s"] for h in history), 1),
             "tokens_per_epoch": tokens_per_epoch,
