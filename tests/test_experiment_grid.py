@@ -387,7 +387,7 @@ def test_shipped_experiments_share_their_table1_cells(derived: str, origin: str,
     assert len(same) == shared, same
 
 
-def test_reppad_times_key_only_reppad_trainings_that_shift() -> None:
+def test_later_settings_key_only_the_trainings_that_change_them() -> None:
     """`reppad_times` came after records were keyed: at "original" (what those keys were made
     with), and for every method but RepPad, it must leave a training's key as it was, or
     every earlier record would stop matching its training; RepPad with shifted times is
@@ -404,6 +404,12 @@ def test_reppad_times_key_only_reppad_trainings_that_shift() -> None:
     assert "reppad_times" not in key("reppad", "reppad_times=original")["train"]
     assert key("reppad", "reppad_times=shifted")["train"]["reppad_times"] == "shifted"
     assert key("reppad") != key("reppad", "reppad_times=shifted")
+    # HSTU's attention_segments (a later setting too) is keyed only when set.
+    assert "attention_segments" not in key("reppad")["model"]
+    assert key("reppad", "model.attention_segments=false") == key("reppad")
+    segmented = key("reppad", "model.attention_segments=true")
+    assert segmented["model"]["attention_segments"] is True
+    assert segmented != key("reppad")
 
 
 def _sweep_record(stage: str, method: str, seed: int, sweep: dict, test: dict,

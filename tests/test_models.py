@@ -372,6 +372,46 @@ def test_hstu_time_bias_must_be_known() -> None:
         build_backbone("hstu", VOCAB, {**TINY["hstu"], "time_bias": "previous"})
 
 
+def test_hstu_attention_segments_keep_repeated_copies_apart() -> None:
+    """attention_segments: a position of a repeated row's second copy (after RepPad's
+    delimiter, a padding token) reads nothing of the first copy, which it does without the
+    setting. A row without inner padding — every evaluation row — is computed the same."""
+    plain = model("hstu")
+    segmented = build_backbone("hstu", VOCAB, {**TINY["hstu"], "attention_segments": True})
+    segmented.load_state_dict(plain.state_dict())
+    segmented.eval()
+    ordinary = make_batch()
+    with torch.no_grad():
+        assert torch.equal(plain(ordinary), segmented(ordinary))
+
+    def repeated(first_copy_seed: int) -> SequenceInput:
+        """One row: a pad, copy one (positions 1–5), the delimiter (6), copy two (7–11)."""
+        row = make_batch(lengths=(WIDTH,))
+        tokens = row.tokens.clone()
+        other = torch.randint(1, VOCAB.n_tokens, (5,),
+                              generator=torch.Generator().manual_seed(first_copy_seed))
+        tokens[0, 1:6] = other
+        tokens[0, 7:12] = make_batch(lengths=(WIDTH,), seed=99).tokens[0, 7:12]
+        delimiters = torch.zeros(WIDTH, dtype=torch.bool)
+        delimiters[[0, 6]] = True
+
+        def blank(tensor: torch.Tensor) -> torch.Tensor:
+            return tensor.masked_fill(delimiters[None, :], 0)
+
+        return SequenceInput(tokens=blank(tokens), timestamps=blank(row.timestamps),
+                             behaviors=blank(row.behaviors), user=row.user,
+                             query_times=blank(row.query_times))
+
+    one, two = repeated(1), repeated(2)
+    assert not torch.equal(one.tokens[0, 1:6], two.tokens[0, 1:6])
+    assert torch.equal(one.tokens[0, 6:], two.tokens[0, 6:])
+    with torch.no_grad():
+        assert torch.equal(segmented(one)[0, 7:], segmented(two)[0, 7:])
+        assert not torch.allclose(plain(one)[0, 7:], plain(two)[0, 7:], atol=1e-4)
+        # The first copy is read by its own positions either way.
+        assert not torch.allclose(segmented(one)[0, 1:6], segmented(two)[0, 1:6], atol=1e-4)
+
+
 @pytest.mark.parametrize("name", BACKBONES)
 def test_item_scores_are_cosine_for_hstu_and_dot_products_otherwise(name: str) -> None:
     backbone = model(name)

@@ -314,8 +314,12 @@ def train_step(cell: Cell) -> tuple[TrainConfig, dict[str, Any]]:
     # only: keyed there, unless they are the original times every earlier key was made with.
     if config.method != "reppad" or train["reppad_times"] == "original":
         del train["reppad_times"]
+    # Likewise HSTU's attention_segments, keyed only when set.
+    model_settings = dataclasses.asdict(model)
+    if not model_settings.get("attention_segments", True):
+        del model_settings["attention_segments"]
     return config, {"backbone": cell.backbone, "stage": config.stage, "method": config.method,
-                    "seed": cell.seed, "train": train, "model": dataclasses.asdict(model)}
+                    "seed": cell.seed, "train": train, "model": model_settings}
 
 
 def run_cell(cell: Cell, workdir: str | Path | None = None, *, cache: StepCache | None = None,

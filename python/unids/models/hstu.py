@@ -45,6 +45,11 @@ class HSTUConfig:
     max_len: int = 200
     time_buckets: int = 128
     time_bias: str = "next"  # "next": gaps from the predicted item's time; "current": own
+    # True: a position attends only within its segment (`causal_attention_mask`), so that
+    # RepPad's copies cannot read each other — the controlled check of its copying shortcut
+    # (docs/RESULTS.md §3). Rows without inner padding, every evaluation row among them,
+    # are unchanged.
+    attention_segments: bool = False
 
     def __post_init__(self) -> None:
         if self.time_bias not in TIME_BIAS_ORIGINS:
@@ -140,7 +145,8 @@ class HSTU(Backbone):
         positions = positions_from_start(padding).clamp(max=self.config.max_len - 1)
         x = self.embed(batch) + self.position_embedding(positions) * (~padding)[..., None]
         x = self.input_dropout(x)
-        allowed = causal_attention_mask(padding) & ~padding[:, None, :, None]
+        allowed = causal_attention_mask(padding, self.config.attention_segments) \
+            & ~padding[:, None, :, None]
         query_times = batch.query_times if self.config.time_bias == "next" else None
         bias = self.relative_bias(x.shape[1], batch.timestamps, query_times)
         for block in self.blocks:

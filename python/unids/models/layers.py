@@ -6,15 +6,21 @@ import torch
 from torch import nn
 
 
-def causal_attention_mask(padding: torch.Tensor) -> torch.Tensor:
+def causal_attention_mask(padding: torch.Tensor, within_segments: bool = False) -> torch.Tensor:
     """(B, 1, L, L) bool, True where query i may attend key j: j ≤ i and j is a token.
 
     Every position may attend itself, padding included, so that no softmax row is empty
     (an all-masked row gives NaN); padded positions are never read by a loss or a metric.
+    `within_segments`: j must also lie in i's segment, the run of tokens since the last
+    padding position. A left-padded row is one segment; RepPad's delimiter (a padding token
+    between copies, `unids.baselines.reppad`) makes each copy its own.
     """
     length = padding.shape[1]
     causal = torch.ones(length, length, dtype=torch.bool, device=padding.device).tril()
     allowed = causal & ~padding[:, None, :]
+    if within_segments:
+        segment = padding.long().cumsum(dim=1)  # a padding position starts a new segment
+        allowed = allowed & (segment[:, :, None] == segment[:, None, :])
     allowed = allowed | torch.eye(length, dtype=torch.bool, device=padding.device)
     return allowed[:, None, :, :]
 
