@@ -3,6 +3,7 @@ published numbers — on the synthetic planted dataset with tiny models."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -410,6 +411,21 @@ def test_later_settings_key_only_the_trainings_that_change_them() -> None:
     segmented = key("reppad", "model.attention_segments=true")
     assert segmented["model"]["attention_segments"] is True
     assert segmented != key("reppad")
+
+
+def test_a_setting_can_be_set_for_one_backbone_or_dataset() -> None:
+    """`--set backbone.NAME.…` reaches that backbone's cells only, so a setting the other
+    backbone lacks (HSTU's attention_segments) can be set on a grid with both."""
+    path = REPO / "configs" / "experiments" / "table1.toml"
+    with pytest.raises(UserError, match="llama2rec has no setting attention_segments"):
+        load_experiment(path, overrides=["model.attention_segments=true"])
+    plan = load_experiment(path, overrides=["backbone.hstu.model.attention_segments=true",
+                                            "dataset.books.train.lr=0.0005"])
+    for planned in plan.cells:
+        model = dataclasses.asdict(planned.cell.model_config())
+        assert model.get("attention_segments", False) is (planned.cell.backbone == "hstu")
+        is_books = planned.name.startswith("books-")
+        assert (planned.cell.train_config().lr == 0.0005) is is_books
 
 
 def _sweep_record(stage: str, method: str, seed: int, sweep: dict, test: dict,

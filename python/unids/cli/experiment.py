@@ -106,7 +106,9 @@ def _same_value(value: Any, text: str) -> bool:
               help="Run only matching cells: dataset=…, backbone=…, stage=…, method=…, seed=…, "
                    "sweep=… (the swept value).")
 @click.option("--set", "pairs", multiple=True, metavar="KEY=VALUE",
-              help="Override a setting of every cell (as `unids run --set`), e.g. epochs=20.")
+              help="Override a setting of every cell (as `unids run --set`), e.g. epochs=20; "
+                   "of one backbone's or dataset's cells with backbone.NAME.KEY=VALUE or "
+                   "dataset.NAME.KEY=VALUE, e.g. backbone.hstu.model.dim=64.")
 @click.option("--results", "results_root", type=click.Path(file_okay=False),
               default="results", show_default=True,
               help="Records go to RESULTS/NAME/, one JSON file per cell.")
@@ -152,6 +154,7 @@ def experiment(name: str, config_path: str | None, shard: str, queue: bool,
       unids experiment table1 --only dataset=ml-1m,backbone=hstu
       unids experiment fig2 --only stage=fine,sweep=1.4,sweep=1.6
       unids experiment fig2 --set epochs=20
+      unids experiment table1 --only backbone=hstu --set backbone.hstu.model.dim=64
       unids experiment table1 --report-only --merge other-machine/results/table1
       unids experiment table3 --records-only              # what table1's records give
     """

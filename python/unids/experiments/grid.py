@@ -172,7 +172,7 @@ def load_experiment(path: str | Path, *, overrides: Sequence[str] = (),
                         f"{', '.join(f'[{t}]' for t in CELL_TABLES)}, [dataset.<name>.…] or "
                         "[backbone.<name>.…]")
     for pair in overrides:
-        _apply_override(raw, pair)
+        _apply_scoped_override(raw, per_dataset, per_backbone, pair)
     name = str(head.get("name") or Path(path).stem)
     sweep = head.get("sweep")
     sweep_values: list[Any] = [None]
@@ -216,6 +216,22 @@ def load_experiment(path: str | Path, *, overrides: Sequence[str] = (),
                      head.get("workdir", Path("runs") / "experiments" / name)),
         settings=raw, pending=tuple(head.get("pending", [])),
         published=head.get("published"), description=str(head.get("description", "")))
+
+
+def _apply_scoped_override(raw: dict[str, Any], per_dataset: dict[str, Any],
+                           per_backbone: dict[str, Any], pair: str) -> None:
+    """`--set key=value` onto every cell, or, as `backbone.NAME.key=value` or
+    `dataset.NAME.key=value`, onto one backbone's or one dataset's cells — the file's
+    `[backbone.NAME.…]` tables. A setting that only one backbone has (HSTU's
+    attention_segments) can only be set this way: every other cell would refuse it."""
+    key, separator, value = pair.partition("=")
+    scope, _, scoped = key.strip().partition(".")
+    name, dot, inner = scoped.partition(".")
+    if separator and scope in ("dataset", "backbone") and name and dot and inner:
+        tables = per_dataset if scope == "dataset" else per_backbone
+        _apply_override(tables.setdefault(name, {}), f"{inner}={value}")
+    else:
+        _apply_override(raw, pair)
 
 
 def _strings(head: dict[str, Any], key: str, where: str) -> list[str]:
