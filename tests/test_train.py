@@ -4,6 +4,7 @@ and `unids evaluate` commands, and DDP against a single process."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -28,7 +29,7 @@ from unids.train import Ragged, TaskData, TrainConfig, fit, task_data
 from unids.train.batches import eval_tensors, train_tensors
 from unids.train.checkpoint import load_checkpoint
 from unids.train.data import EvalCases, next_item, next_item_index, query_times
-from unids.train.evaluate import fine_scores
+from unids.train.evaluate import evaluate_splits, fine_scores
 
 CHEAP = settings(max_examples=100, deadline=None)
 
@@ -301,6 +302,16 @@ def test_fine_logloss_is_calibrated_on_validation_and_applied_to_test(
                        platt_probabilities(scores["test"].logits, scale, shift))
     assert record["test"]["logloss_calibrated"] == pytest.approx(expected)
     assert record["test"]["logloss"] == pytest.approx(scores["test"].metrics()["logloss"])
+    # A validation split of one class has no calibration to fit: the metrics come without.
+    one_class = dataclasses.replace(liked_data.cases["valid"],
+                                    label=np.ones_like(liked_data.cases["valid"].label))
+    cases = {split: eval_tensors(split_cases, max_len, torch.device("cpu"), liked_data.n_items)
+             for split, split_cases in (("valid", one_class),
+                                        ("test", liked_data.cases["test"]))}
+    metrics, calibration = evaluate_splits(model, cases, ("valid", "test"), retrieval=False,
+                                           batch_size=0)
+    assert calibration is None and set(metrics["test"]) == CLASSIFICATION
+    assert metrics["test"]["AUC"] == pytest.approx(record["test"]["AUC"])
 
 
 @pytest.mark.parametrize("name", BACKBONES)

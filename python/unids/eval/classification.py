@@ -167,13 +167,13 @@ def fit_platt(labels: ArrayLike, logits: ArrayLike, max_iterations: int = 100
         hessian = (features * (p * (1.0 - p))[:, None]).T @ features / len(y)
         # A tiny ridge keeps the solve defined when the classes are (almost) separable.
         step = np.linalg.solve(hessian + 1e-12 * np.eye(2), gradient)
-        scale = 1.0
-        while scale > 1e-10:
-            candidate = params - scale * step
+        fraction = 1.0  # of the Newton step, halved until the loss does not rise
+        while fraction > 1e-10:
+            candidate = params - fraction * step
             value = loss(candidate)
             if value <= current:
                 break
-            scale /= 2.0
+            fraction /= 2.0
         else:
             break  # no step lowers the loss: at the minimum (to rounding)
         moved = np.max(np.abs(candidate - params))

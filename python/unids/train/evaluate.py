@@ -143,8 +143,9 @@ def evaluate_splits(model: RankingModel, cases: Mapping[str, EvalTensors],
     probabilities long before its order (Books HSTU: validation logloss 0.44 at epoch 7, 1.08
     by epoch 61, while validation AUC rose from 0.819 to 0.846); a user who needs
     probabilities would calibrate like this. `calibration` then says how ({"method",
-    "fitted_on", "scale", "shift"}); else it is None. AUC, GAUC and the raw logloss are
-    unchanged by it.
+    "fitted_on", "scale", "shift"}); else (retrieval, no validation split, or a validation
+    split of one class, where nothing can be fitted) it is None. AUC, GAUC and the raw
+    logloss are unchanged by it.
     """
     if retrieval:
         return {split: evaluate(model, cases[split], retrieval=True, batch_size=batch_size)
@@ -152,7 +153,7 @@ def evaluate_splits(model: RankingModel, cases: Mapping[str, EvalTensors],
     scores = {split: fine_scores(model, cases[split], batch_size=batch_size,
                                  negatives=negatives, seed=seed) for split in splits}
     metrics = {split: split_scores.metrics() for split, split_scores in scores.items()}
-    if not {"valid", "test"} <= scores.keys():
+    if not {"valid", "test"} <= scores.keys() or len(np.unique(scores["valid"].labels)) < 2:
         return metrics, None
     scale, shift = fit_platt(scores["valid"].labels, scores["valid"].logits)
     metrics["test"]["logloss_calibrated"] = logloss(
