@@ -314,9 +314,9 @@ def train_step(cell: Cell) -> tuple[TrainConfig, dict[str, Any]]:
     # only: keyed there, unless they are the original times every earlier key was made with.
     if config.method != "reppad" or train["reppad_times"] == "original":
         del train["reppad_times"]
-    # Likewise HSTU's attention_segments, keyed only when set.
+    # Likewise HSTU's attention_segments, keyed only when set (other backbones lack it).
     model_settings = dataclasses.asdict(model)
-    if not model_settings.get("attention_segments", True):
+    if model_settings.get("attention_segments") is False:
         del model_settings["attention_segments"]
     return config, {"backbone": cell.backbone, "stage": config.stage, "method": config.method,
                     "seed": cell.seed, "train": train, "model": model_settings}
