@@ -680,3 +680,57 @@ def test_coarse_on_the_original_data_is_the_recall_training(tmp_path: Path) -> N
     step = tmp_path / "work" / "train" / unids[0]["config_hash"][:12]
     again = evaluate_checkpoint(step / "best.pt", split="test", device="cpu")
     assert again == pytest.approx(unids[0]["test"], rel=1e-6)
+
+
+def test_recalibrate_adds_the_calibrated_logloss_only_where_the_checkpoint_reproduces(
+        tmp_path: Path) -> None:
+    """`--recalibrate` gives a fine record written before training recorded its calibrated
+    logloss the fields training writes today, from its best checkpoint; a record that the
+    checkpoint does not reproduce, or whose training is gone, is left as it was."""
+    records = run_sasrec_grid(tmp_path, ["base", "reppad"], ["fine"])
+    results = tmp_path / "results" / "g"
+    trained = json.loads(json.dumps(records["synthetic-sasrec-fine-base-s0"]))  # a copy
+    assert "logloss_calibrated" in trained["test"] and trained["calibration"] is not None
+    for name, record in records.items():  # as records of before the field was recorded
+        del record["test"]["logloss_calibrated"], record["calibration"]
+        if name.endswith("reppad-s0"):
+            record["test"]["AUC"] += 0.01
+        (results / f"{name}.json").write_text(json.dumps(record))
+    tampered = (results / "synthetic-sasrec-fine-reppad-s0.json").read_text()
+    common = ["experiment", "g", "--config", str(tmp_path / "exp.toml"), "--workdir",
+              str(tmp_path / "work"), "--results", str(tmp_path / "results"), "--reports",
+              str(tmp_path / "r"), "--recalibrate", "--json"]
+
+    code, output = cli(*common)
+    assert code == 0, output
+    status = {o["cell"]: o["status"] for o in json.loads(output)["recalibrated"]}
+    assert status == {"synthetic-sasrec-fine-base-s0": "added",
+                      "synthetic-sasrec-fine-reppad-s0": "mismatch"}
+    again = json.loads((results / "synthetic-sasrec-fine-base-s0.json").read_text())
+    assert again["test"]["logloss_calibrated"] == pytest.approx(
+        trained["test"]["logloss_calibrated"], rel=1e-6)
+    for field in ("scale", "shift"):
+        assert again["calibration"][field] == pytest.approx(trained["calibration"][field],
+                                                            rel=1e-6)
+    assert again["calibration"]["fitted_on"] == "valid"
+    assert any("--recalibrate" in note for note in again["notes"])
+    assert (results / "synthetic-sasrec-fine-reppad-s0.json").read_text() == tampered
+    # The report shows both loglosses where a record has them, "—" where it does not.
+    report = (tmp_path / "r" / "g" / "report.md").read_text()
+    rows = {line.split("|")[3].strip(): line.split("|")[4:6] for line in
+            report.split("## Fine ranking: test logloss")[1].splitlines()
+            if line.startswith("| synthetic")}
+    assert float(rows["base"][1]) == pytest.approx(again["test"]["logloss_calibrated"],
+                                                   abs=1e-4)
+    assert rows["reppad"][1].strip() == "—"
+
+    code, output = cli(*common)  # nothing left to add
+    assert code == 0 and {o["status"] for o in json.loads(output)["recalibrated"]} \
+        == {"current", "mismatch"}
+
+    del again["test"]["logloss_calibrated"], again["calibration"]
+    (results / "synthetic-sasrec-fine-base-s0.json").write_text(json.dumps(again))
+    for best in (tmp_path / "work" / "train").glob("*/best.pt"):  # the training is gone
+        best.unlink()
+    code, output = cli(*common)
+    assert code == 0 and json.loads(output)["recalibrated"][0]["status"] == "no checkpoint"

@@ -125,6 +125,11 @@ def _same_value(value: Any, text: str) -> bool:
               help="Fill only the cells whose training already has a record (any experiment "
                    "under RESULTS, or --merge): a coarse cell from its recall cell's, Table "
                    "3's UniDS row from table1's. Trains nothing.")
+@click.option("--recalibrate", "recalibrate_records", is_flag=True,
+              help="Add the calibrated test logloss to finished fine-ranking records written "
+                   "before training recorded it: each training's best checkpoint in the work "
+                   "directory is scored again, and the fields are added only where that "
+                   "reproduces the record's AUC and logloss. Trains nothing.")
 @click.option("--list", "list_cells", is_flag=True,
               help="List this shard's cells and whether each is done (`stale` where its "
                    "record was trained under other code or settings than today's), or has "
@@ -135,7 +140,8 @@ def experiment(name: str, config_path: str | None, shard: str, queue: bool,
                only: tuple[str, ...],
                pairs: tuple[str, ...], results_root: str, reports_root: str,
                workdir: str | None, merge: tuple[str, ...], report_only: bool,
-               records_only: bool, list_cells: bool, quiet: bool, as_json: bool) -> None:
+               records_only: bool, recalibrate_records: bool, list_cells: bool, quiet: bool,
+               as_json: bool) -> None:
     """Run one of the paper's experiments — table1, table2, fig2, table3, beauty
     (configs/experiments/) — and write reports/NAME/report.md with our numbers beside the
     published ones, pending cells marked with the command that fills them.
@@ -157,6 +163,7 @@ def experiment(name: str, config_path: str | None, shard: str, queue: bool,
       unids experiment table1 --only backbone=hstu --set backbone.hstu.model.dim=64
       unids experiment table1 --report-only --merge other-machine/results/table1
       unids experiment table3 --records-only              # what table1's records give
+      unids experiment table1 --recalibrate --only stage=fine
     """
     from tqdm.auto import tqdm
 
@@ -204,6 +211,17 @@ def experiment(name: str, config_path: str | None, shard: str, queue: bool,
                    "delete a record to run its cell again)" if stale else "")
                 + (f"; {fillable} more from records (--records-only)" if fillable else "")])
         return
+    recalibrated: list[dict[str, Any]] | None = None
+    if recalibrate_records:
+        from unids.experiments.recalibrate import recalibrate
+
+        outcomes = recalibrate([plan.results_dir / f"{p.name}.json" for p in cells
+                                if p.name in done], StepCache(plan.workdir))
+        recalibrated = [vars(o) for o in outcomes]
+        if not as_json:  # with --json, the summary below holds them
+            for o in outcomes:
+                click.echo(f"{o.status:<13} {o.cell}" + (f": {o.detail}" if o.detail else ""))
+        report_only = True  # the report then shows the records as they now are
     ran = []
     if not report_only:
         todo = [p for p in cells if p.name not in done]
@@ -221,5 +239,10 @@ def experiment(name: str, config_path: str | None, shard: str, queue: bool,
     summary = {"experiment": plan.name, "config": str(path), "shard": shard,
                "cells_in_shard": len(cells), "ran": ran, "records": len(records),
                "report": str(report)}
-    emit(summary, as_json, [f"{plan.name}: ran {len(ran)} cell(s) of {len(cells)} in this "
-                            f"shard; {len(records)} record(s) in the report → {report}"])
+    lines = [f"{plan.name}: ran {len(ran)} cell(s) of {len(cells)} in this shard; "
+             f"{len(records)} record(s) in the report → {report}"]
+    if recalibrated is not None:
+        summary["recalibrated"] = recalibrated
+        added = sum(o["status"] == "added" for o in recalibrated)
+        lines.insert(0, f"recalibrated {added} of {len(recalibrated)} fine-ranking record(s)")
+    emit(summary, as_json, lines)

@@ -213,6 +213,7 @@ def _table1(experiment: Experiment, results: Results, directory: Path) -> list[s
     methods = _methods(experiment)
     lines: list[str] = []
     directions: list[list[str]] = []
+    loglosses: list[list[str]] = []
     for spec in _grid_values(experiment, "dataset"):
         dataset = _dataset_name(spec)
         for backbone in _grid_values(experiment, "backbone"):
@@ -235,11 +236,37 @@ def _table1(experiment: Experiment, results: Results, directory: Path) -> list[s
             headers = ["method", *(f"{n} ({METRIC_STAGE[n]})" for n in TABLE1_METRICS)]
             lines += [f"## {dataset} · {backbone}", "", markdown_table(headers, rows), ""]
             directions += _direction_rows(results, published, dataset, backbone)
+            loglosses += _logloss_rows(results, dataset, backbone, methods)
+    if loglosses:
+        lines += ["## Fine ranking: test logloss", "",
+                  "The paper reports AUC only. Raw: the model's own probabilities; calibrated: "
+                  "after Platt scaling fitted on the validation split (never on test; "
+                  "docs/TRAINING.md). Records written before training recorded it lack the "
+                  "calibrated value (`unids experiment NAME --recalibrate` adds it where the "
+                  "checkpoint is still in the work directory).", "",
+                  markdown_table(["dataset", "backbone", "method", "logloss",
+                                  "logloss, calibrated"], loglosses), ""]
     if directions:
         lines += ["## Does UniDS beat base per stage? (the paper's main claim)", "",
                   markdown_table(["dataset", "backbone", "stage", "metric", "ours Δ vs base",
                                   "p", "paper Δ vs base", "holds here"], directions), ""]
     return lines
+
+
+def _logloss_rows(results: Results, dataset: str, backbone: str, methods: Sequence[str]
+                  ) -> list[list[str]]:
+    """A row per method with fine-ranking records: raw and calibrated test logloss, the
+    calibrated one saying over how many of the seeds where some records lack it."""
+    rows = []
+    for method in methods:
+        raw = results.metric(dataset, backbone, "fine", method, "logloss")
+        if raw is None:
+            continue
+        calibrated = results.metric(dataset, backbone, "fine", method, "logloss_calibrated")
+        text = "—" if calibrated is None else _fmt(calibrated) + (
+            f" ({calibrated.n} of {raw.n} seeds)" if calibrated.n < raw.n else "")
+        rows.append([dataset, backbone, method, _fmt(raw), text])
+    return rows
 
 
 def _direction_rows(results: Results, published: list[PublishedRow], dataset: str,

@@ -40,6 +40,14 @@ def load_checkpoint(path: str | Path, device: torch.device) -> tuple[RankingMode
 
 def evaluate_checkpoint(path: str | Path, *, data_dir: str | None = None, split: str = "test",
                         device: str = "auto") -> dict[str, Any]:
+    """A saved model's metrics on one split of its dataset (or of `data_dir`)."""
+    return score_checkpoint(path, data_dir=data_dir, split=split, device=device)[0]
+
+
+def score_checkpoint(path: str | Path, *, data_dir: str | None = None, split: str = "test",
+                     device: str = "auto") -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(metrics on `split`, calibration): as `evaluate_checkpoint`, plus how fine ranking's
+    test `logloss_calibrated` was fitted (`evaluate_splits`; None where nothing was)."""
     from unids.train.stage_data import load_task_data
 
     model, meta = load_checkpoint(path, pick_device(device))
@@ -63,7 +71,7 @@ def evaluate_checkpoint(path: str | Path, *, data_dir: str | None = None, split:
     splits = ("valid", "test") if calibrate else (split,)
     cases = {name: eval_tensors(data.cases[name], max_len, device_of_model,
                                 model.backbone.vocab.n_items) for name in splits}
-    metrics, _ = evaluate_splits(model, cases, splits, retrieval=config.retrieval,
-                                 batch_size=config.eval_batch_size,
-                                 negatives=config.fine_negatives, seed=config.seed)
-    return metrics[split]
+    metrics, calibration = evaluate_splits(model, cases, splits, retrieval=config.retrieval,
+                                           batch_size=config.eval_batch_size,
+                                           negatives=config.fine_negatives, seed=config.seed)
+    return metrics[split], calibration
