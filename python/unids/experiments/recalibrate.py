@@ -18,22 +18,23 @@ from pathlib import Path
 from typing import Any
 
 from unids import __version__
+from unids.errors import UserError
 from unids.io import write_json
 
 #: How far the scoring may be from the record and still count as the same model: the record
 #: and the scoring may differ only in the float order of another thread count.
 TOLERANCE = 1e-6
 #: The note added to each record that gets the two fields.
-NOTE = ("test logloss_calibrated and calibration added later by `unids experiment "
-        "--recalibrate` (unids {version}): the recorded best checkpoint scored again, its "
-        "test AUC and raw logloss reproduced")
+NOTE = ("{what} added later by `unids experiment --recalibrate` (unids {version}): the "
+        "recorded best checkpoint scored again, its test AUC and raw logloss reproduced")
 
 
 @dataclass(frozen=True)
 class Outcome:
     """What happened to one record: "added", "current" (it has the fields already), "no
-    checkpoint" (its training is not in this work directory) or "mismatch" (the scoring
-    does not reproduce the record, which is left as it was); `detail` says more."""
+    checkpoint" (its training is not in this work directory), "unreadable" (the checkpoint
+    or its dataset cannot be read) or "mismatch" (the scoring does not reproduce the
+    record); all but "added" leave the record as it was. `detail` says more."""
 
     cell: str
     status: str
@@ -47,7 +48,7 @@ def recalibrate(record_paths: list[Path], cache: Any, *, device: str = "auto"
     (atomically). Records of one training are scored once."""
     from unids.train.checkpoint import score_checkpoint
 
-    scored: dict[str, tuple[dict[str, Any], dict[str, Any] | None]] = {}
+    scored: dict[str, tuple[dict[str, Any], dict[str, Any] | None] | UserError] = {}
     outcomes = []
     for path in record_paths:
         record = json.loads(path.read_text())
@@ -64,24 +65,33 @@ def recalibrate(record_paths: list[Path], cache: Any, *, device: str = "auto"
                                     "its training's best.pt is not in the work directory"))
             continue
         if key not in scored:
-            scored[key] = score_checkpoint(best, split="test", device=device)
-        metrics, calibration = scored[key]
+            try:
+                scored[key] = score_checkpoint(best, split="test", device=device)
+            except UserError as error:  # its dataset is gone, say: this record only
+                scored[key] = error
+        scoring = scored[key]
+        if isinstance(scoring, UserError):
+            outcomes.append(Outcome(path.stem, "unreadable", str(scoring)))
+            continue
+        metrics, calibration = scoring
         differences = [f"{name} {metrics.get(name)} against the record's "
                        f"{record['test'].get(name)}" for name in ("AUC", "logloss")
                        if not _close(metrics.get(name), record["test"].get(name))]
         if differences:
             outcomes.append(Outcome(path.stem, "mismatch", "; ".join(differences)))
             continue
-        if calibration is None:  # a validation split of one class: nothing to fit
+        if calibration is None:  # no validation split of both classes: nothing to fit
             record["calibration"] = None
         else:
             record["test"]["logloss_calibrated"] = metrics["logloss_calibrated"]
             record["calibration"] = calibration
-        record["notes"] = [*record.get("notes", []), NOTE.format(version=__version__)]
+        what = ("calibration (none: no validation split of both classes)" if calibration is None
+                else "test logloss_calibrated and calibration")
+        record["notes"] = [*record.get("notes", []), NOTE.format(what=what, version=__version__)]
         write_json(record, path)
-        outcomes.append(Outcome(path.stem, "added",
-                                f"logloss {record['test']['logloss']:.4f} → "
-                                f"{record['test'].get('logloss_calibrated', float('nan')):.4f}"))
+        outcomes.append(Outcome(path.stem, "added", f"logloss {record['test']['logloss']:.4f}"
+                                + ("" if calibration is None else
+                                   f" → {record['test']['logloss_calibrated']:.4f}")))
     return outcomes
 
 
