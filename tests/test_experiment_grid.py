@@ -730,6 +730,12 @@ def test_recalibrate_adds_the_calibrated_logloss_only_where_the_checkpoint_repro
 
     del again["test"]["logloss_calibrated"], again["calibration"]
     (results / "synthetic-sasrec-fine-base-s0.json").write_text(json.dumps(again))
+    for best in (tmp_path / "work" / "train").glob("*/best.pt"):  # a damaged checkpoint
+        best.write_bytes(b"not a checkpoint")
+    code, output = cli(*common)
+    assert code == 0, output
+    outcome = json.loads(output)["recalibrated"][0]
+    assert outcome["status"] == "unreadable" and "not a unids checkpoint" in outcome["detail"]
     for best in (tmp_path / "work" / "train").glob("*/best.pt"):  # the training is gone
         best.unlink()
     code, output = cli(*common)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -604,6 +605,16 @@ def test_evaluate_rejects_a_missing_checkpoint(tmp_path: Path) -> None:
     code, out, err = run("evaluate", str(tmp_path / "best.pt"))
     assert code == 2, (out, err)
     assert err.startswith("error: ") and "no such checkpoint" in err
+
+
+@pytest.mark.parametrize("content", [b"not a checkpoint", b"", pickle.dumps([1, 2])])
+def test_evaluate_rejects_a_damaged_checkpoint(tmp_path: Path, content: bytes) -> None:
+    """Text, an empty file, a pickle of something else: one line naming the file."""
+    (tmp_path / "best.pt").write_bytes(content)
+    code, out, err = run("evaluate", str(tmp_path / "best.pt"))
+    assert code == 2, (out, err)
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert "best.pt" in err and "not a unids checkpoint" in err
 
 
 # --- DDP -----------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,8 @@ def load_checkpoint(path: str | Path, device: torch.device) -> tuple[RankingMode
         meta = saved["meta"]
     except FileNotFoundError:
         raise InputError(str(path), "no such checkpoint") from None
-    except (OSError, RuntimeError, KeyError, EOFError) as error:
+    except (OSError, RuntimeError, KeyError, EOFError, TypeError,
+            pickle.UnpicklingError) as error:  # a damaged file, or another program's
         raise InputError(str(path), f"not a unids checkpoint ({error})") from None
     config = TrainConfig(**meta["train_config"])
     try:
