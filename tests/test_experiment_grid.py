@@ -457,6 +457,23 @@ def test_table2_report_checks_both_claims(tmp_path: Path) -> None:
     assert "AUC gain grows with the length: holds (+3.00% → +4.00% → +5.00%)" in text
 
 
+def test_table1_direction_says_when_the_seeds_differ(tmp_path: Path) -> None:
+    """UniDS vs base per stage: a UniDS cell with fewer seeds than base's is compared mean to
+    mean, and the row says over how many seeds each; with the same seeds it says nothing."""
+    experiment = load_experiment(REPO / "configs" / "experiments" / "table1-ml-100k.toml")
+    base = [_sweep_record("fine", "base", s, {}, {"AUC": 0.78 + 0.001 * s}) for s in range(3)]
+    unids = [_sweep_record("fine", "unids", s, {}, {"AUC": 0.79}) for s in range(3)]
+
+    def fine_row(records: list[dict]) -> list[str]:
+        text = write_report(experiment, records, tmp_path).read_text()
+        return next(line for line in text.splitlines() if "| fine | AUC |" in line).split("|")
+
+    partial = fine_row(base + unids[:1])
+    assert partial[5].strip() == "+1.2% (1 vs 3 seeds)" and partial[6].strip() == "—"
+    whole = fine_row(base + unids)
+    assert whole[5].strip() == "+1.2%" and whole[6].strip() != "—"
+
+
 def test_fig2_report_picks_theta_on_validation_not_test(tmp_path: Path) -> None:
     experiment = load_experiment(REPO / "configs" / "experiments" / "fig2-ml-100k.toml")
     records = []

@@ -289,8 +289,11 @@ def _direction_rows(results: Results, published: list[PublishedRow], dataset: st
         holds = "yes" if ours.mean > base.mean else "no"
         if comparison.p_value is not None:
             holds += " (p < 0.05)" if comparison.p_value < 0.05 else " (not significant)"
-        rows.append([dataset, backbone, stage, name, f"{comparison.relative:+.1%}", p, paper,
-                     holds])
+        # Means over different seed sets (a cell still running): say over how many each.
+        seeds = "" if set(ours.values) == set(base.values) else \
+            f" ({ours.n} vs {base.n} seeds)"
+        rows.append([dataset, backbone, stage, name, f"{comparison.relative:+.1%}{seeds}", p,
+                     paper, holds])
     return rows
 
 
