@@ -457,9 +457,32 @@ def test_table2_report_checks_both_claims(tmp_path: Path) -> None:
     assert "AUC gain grows with the length: holds (+3.00% → +4.00% → +5.00%)" in text
 
 
+def test_table2_gains_pair_the_seeds_both_have(tmp_path: Path) -> None:
+    """UniDS on seed 0 only, base on 0–2 with a spread far larger than the effect: the gains
+    are seed 0's (+1 %, +2 %, +3 %), each saying so, not seed 0 against a 3-seed mean."""
+    experiment = load_experiment(REPO / "configs" / "experiments" / "table2-ml-100k.toml")
+    records = []
+    for length, gain in ((50, 1.01), (100, 1.02), (200, 1.03)):
+        records += [_sweep_record("fine", "base", s, {"max_seq_len": length},
+                                  {"AUC": 0.70 + 0.10 * s}) for s in range(3)]
+        records.append(_sweep_record("fine", "unids", 0, {"max_seq_len": length},
+                                     {"AUC": 0.70 * gain}))
+    text = write_report(experiment, records, tmp_path).read_text()
+    assert ("AUC gain grows with the length: holds (+1.00% (seed 0) → +2.00% (seed 0) → "
+            "+3.00% (seed 0))") in text
+    assert "+3.00% (seed 0) · paper" in text  # the Δ generated row at 200
+    assert "every gain is negative" not in text
+    for record in records:  # the same growth below base
+        if record["method"] == "unids":
+            record["test"]["AUC"] -= 0.05
+    text = write_report(experiment, records, tmp_path).read_text()
+    assert "grows with the length: holds (" in text and "every gain is negative" in text
+
+
 def test_table1_direction_says_when_the_seeds_differ(tmp_path: Path) -> None:
-    """UniDS vs base per stage: a UniDS cell with fewer seeds than base's is compared mean to
-    mean, and the row says over how many seeds each; with the same seeds it says nothing."""
+    """UniDS vs base per stage: a UniDS cell with fewer seeds than base's is compared with
+    base on the seeds both have, and the row names them; with the same seeds it says
+    nothing."""
     experiment = load_experiment(REPO / "configs" / "experiments" / "table1-ml-100k.toml")
     base = [_sweep_record("fine", "base", s, {}, {"AUC": 0.78 + 0.001 * s}) for s in range(3)]
     unids = [_sweep_record("fine", "unids", s, {}, {"AUC": 0.79}) for s in range(3)]
@@ -469,9 +492,10 @@ def test_table1_direction_says_when_the_seeds_differ(tmp_path: Path) -> None:
         return next(line for line in text.splitlines() if "| fine | AUC |" in line).split("|")
 
     partial = fine_row(base + unids[:1])
-    assert partial[5].strip() == "+1.2% (1 vs 3 seeds)" and partial[6].strip() == "—"
+    assert partial[5].strip() == "+1.3% (seed 0)" and partial[6].strip() == "—"  # 0.79/0.78
+    assert fine_row(base + unids[1:])[5].strip() == "+1.1% (seeds 1, 2)"  # 0.79 / 0.7815
     whole = fine_row(base + unids)
-    assert whole[5].strip() == "+1.2%" and whole[6].strip() != "—"
+    assert whole[5].strip() == "+1.2%" and whole[6].strip() != "—"  # 0.79 / 0.781
 
 
 def test_fig2_report_picks_theta_on_validation_not_test(tmp_path: Path) -> None:
