@@ -221,6 +221,20 @@ def test_mean_std_relative_change_and_t_test_marker() -> None:
     assert text_table(headers, rows).splitlines()[0].startswith("dataset")
 
 
+def test_compare_pairs_the_seeds_both_have() -> None:
+    """One candidate seed against three baseline seeds: `relative` sets it against their
+    mean, `paired_relative` against seed 0's alone, the like-for-like figure."""
+    base = summarize([_record("base", s, MRR=0.10 + 0.05 * s) for s in range(3)])[0]
+    ours = summarize([_record("unids", 0, MRR=0.11)])[0]
+    comparison = compare(ours.metrics["MRR"], base.metrics["MRR"])
+    assert comparison.shared == (0,) and comparison.p_value is None
+    assert comparison.paired_relative == pytest.approx(0.10)
+    assert comparison.relative == pytest.approx(0.11 / 0.15 - 1)
+    other = summarize([_record("base", 1, MRR=0.1)])[0].metrics["MRR"]
+    none = compare(ours.metrics["MRR"], other)
+    assert none.shared == () and none.paired_relative is None
+
+
 def test_one_seed_has_no_std_and_no_marker() -> None:
     records = [_record("base", 0, MRR=0.1), _record("unids", 0, MRR=0.15)]
     _, rows = stage_table(summarize(records), "recall")

@@ -205,21 +205,19 @@ def _best_baseline_marker(results: Results, dataset: str, backbone: str, stage: 
         else ""
 
 
-def _gain(ours: Metric, base: Metric) -> tuple[float | None, str]:
+def _gain(ours: Metric | None, base: Metric | None) -> tuple[float | None, str]:
     """(relative change of `ours` over `base`, a note): on the seeds both have, as the paired
-    t-test pairs them, so that a cell still running on some seeds is not set against the
-    other's mean over more. The note names those seeds where they are not all of either."""
-    shared = sorted(set(ours.values) & set(base.values))
-    if not shared:
+    t-test pairs them (`Comparison.paired_relative`), so that a cell still running on some
+    seeds is not set against the other's mean over more. The note names those seeds where
+    they are not all of either. (None, "") where either is missing or no seed is shared."""
+    if ours is None or base is None:
         return None, ""
-    ours_mean = sum(ours.values[s] for s in shared) / len(shared)
-    base_mean = sum(base.values[s] for s in shared) / len(shared)
-    if not base_mean:
-        return None, ""
+    comparison = compare(ours, base)
+    shared = comparison.shared
     every = len(shared) == ours.n == base.n
-    note = "" if every else f" (seed{'s' if len(shared) > 1 else ''} " \
-        f"{', '.join(map(str, shared))})"
-    return (ours_mean - base_mean) / abs(base_mean), note
+    note = "" if every or not shared else \
+        f" (seed{'s' if len(shared) > 1 else ''} {', '.join(map(str, shared))})"
+    return comparison.paired_relative, note
 
 
 # --- layouts -----------------------------------------------------------------------------
@@ -338,7 +336,7 @@ def _table2(experiment: Experiment, results: Results, directory: Path) -> list[s
                                  max_seq_len=length) or {}).get(name)
             paper_ours = (lookup(published, dataset=dataset, method="unids",
                                  max_seq_len=length) or {}).get(name)
-            gain, seeds = (None, "") if base is None or ours is None else _gain(ours, base)
+            gain, seeds = _gain(ours, base)
             mine = "pending" if gain is None else f"{gain:+.2%}{seeds}"
             theirs = "—" if paper_base is None or paper_ours is None else \
                 f"{(paper_ours - paper_base) / paper_base:+.2%}"
@@ -390,7 +388,7 @@ def _claims_table2(results: Results, dataset: str, backbone: str,
     for name in ("MRR", "NDCG@10", "AUC"):
         base = results.metric(dataset, backbone, METRIC_STAGE[name], "base", name, longest)
         ours = results.metric(dataset, backbone, METRIC_STAGE[name], "unids", name, longest)
-        gain, seeds = (None, "") if base is None or ours is None else _gain(ours, base)
+        gain, seeds = _gain(ours, base)
         if gain is not None:
             gains[name] = (gain, seeds)
     if len(gains) == 3:
@@ -405,7 +403,7 @@ def _claims_table2(results: Results, dataset: str, backbone: str,
     for length in lengths:
         base = results.metric(dataset, backbone, "fine", "base", "AUC", length)
         ours = results.metric(dataset, backbone, "fine", "unids", "AUC", length)
-        gain, seeds = (None, "") if base is None or ours is None else _gain(ours, base)
+        gain, seeds = _gain(ours, base)
         if gain is not None:
             auc_gains.append((gain, seeds))
     if len(lengths) > 1 and len(auc_gains) == len(lengths):

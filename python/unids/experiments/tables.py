@@ -84,10 +84,14 @@ def summarize(records: Iterable[Mapping[str, Any]], split: str = "test") -> list
 @dataclass(frozen=True)
 class Comparison:
     """A metric of a method against the baseline's: relative change of the means, and the
-    paired t-test over their shared seeds (None without two)."""
+    paired t-test over their shared seeds (None without two). `paired_relative` is the
+    relative change on the shared seeds alone (None without one): where a cell has run on
+    fewer seeds than the other, the like-for-like figure."""
 
     relative: float | None
     p_value: float | None
+    shared: tuple[int, ...] = ()
+    paired_relative: float | None = None
 
     @property
     def marker(self) -> str:
@@ -97,16 +101,23 @@ class Comparison:
 
 
 def compare(candidate: Metric, baseline: Metric) -> Comparison:
-    base = baseline.mean
-    relative = None if not base or math.isnan(base) else (candidate.mean - base) / abs(base)
+    relative = _relative(candidate.mean, baseline.mean)
     shared = sorted(set(candidate.values) & set(baseline.values))
+    paired = None
+    if shared:
+        paired = _relative(float(np.mean([candidate.values[s] for s in shared])),
+                           float(np.mean([baseline.values[s] for s in shared])))
     p_value = None
     if len(shared) >= 2:
         from unids.eval.significance import paired_t_test
 
         _, p_value = paired_t_test([candidate.values[s] for s in shared],
                                    [baseline.values[s] for s in shared])
-    return Comparison(relative, p_value)
+    return Comparison(relative, p_value, tuple(shared), paired)
+
+
+def _relative(value: float, base: float) -> float | None:
+    return None if not base or math.isnan(base) else (value - base) / abs(base)
 
 
 def format_metric(metric: Metric | None, digits: int = 4) -> str:
