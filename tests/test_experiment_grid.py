@@ -223,6 +223,40 @@ def test_shards_run_restart_merge_and_report(tmp_path: Path) -> None:
     assert "Cells run: 2 of 4" in text and "unids experiment tiny --only" in text
 
 
+def test_merge_records_puts_another_experiments_cells_in_the_report(tmp_path: Path) -> None:
+    """An experiment file's `merge_records` names experiments beside it whose records its
+    report also reads (table3-ml-100k's UniDS row is table1-ml-100k's cells); its own
+    records win for the same cell, and a name with no file beside it is a one-line error."""
+    head = ('datasets = ["synthetic"]\nbackbones = ["sasrec"]\nmethods = ["base", "unids"]\n'
+            'stages = ["fine"]\nseeds = [0]\nreport = "table1"\n')
+    (tmp_path / "origin.toml").write_text(f'[experiment]\nname = "origin"\n{head}{TINY}')
+    derived = tmp_path / "derived.toml"
+    derived.write_text(f'[experiment]\nname = "derived"\nmerge_records = ["origin"]\n'
+                       f'{head}{TINY}')
+    results = tmp_path / "results"
+    for experiment, method, auc in (("origin", "unids", 0.71), ("origin", "base", 0.61),
+                                    ("derived", "base", 0.62)):
+        record = _sweep_record("fine", method, 0, {}, {"AUC": auc})
+        record.update(dataset="synthetic", backbone="sasrec",
+                      cell=f"synthetic-sasrec-fine-{method}-s0")
+        (results / experiment).mkdir(parents=True, exist_ok=True)
+        (results / experiment / f"synthetic-sasrec-fine-{method}-s0.json").write_text(
+            json.dumps(record))
+    code, output = cli("experiment", "derived", "--config", str(derived), "--report-only",
+                       "--results", str(results), "--reports", str(tmp_path / "r"))
+    assert code == 0, output
+    report = (tmp_path / "r" / "derived" / "report.md").read_text()
+    assert "Cells run: 2 of 2" in report and f"`{results / 'origin'}/`" in report
+    assert "0.7100" in report and "0.6200" in report and "0.6100" not in report
+
+    derived.write_text(f'[experiment]\nname = "derived"\nmerge_records = ["orgin"]\n'
+                       f'{head}{TINY}')
+    code, output = cli("experiment", "derived", "--config", str(derived), "--report-only",
+                       "--results", str(results), "--reports", str(tmp_path / "r"))
+    assert code != 0 and "merge_records names no experiment file beside it: orgin" in output
+    assert "Traceback" not in output
+
+
 def test_a_cell_whose_training_has_a_record_takes_it(tmp_path: Path) -> None:
     """A GPU shard brings back records, not its step cache: on another machine (a fresh work
     directory) the cells that are those trainings take the records instead of training

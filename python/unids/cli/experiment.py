@@ -174,7 +174,7 @@ def experiment(name: str, config_path: str | None, shard: str, queue: bool,
         known_trainings,
         load_experiment,
         parse_shard,
-        read_records,
+        report_records,
         run_planned,
         take_from_queue,
     )
@@ -234,7 +234,7 @@ def experiment(name: str, config_path: str | None, shard: str, queue: bool,
                             disable=quiet or None, dynamic_ncols=True):
             run_planned(planned, plan, progress=not quiet, cache=cache, records=known)
             ran.append(planned.name)
-    records = read_records(plan.results_dir, *merge)
+    records = report_records(plan, *merge)
     report = write_report(plan, records, Path(reports_root) / plan.name)
     summary = {"experiment": plan.name, "config": str(path), "shard": shard,
                "cells_in_shard": len(cells), "ran": ran, "records": len(records),

@@ -5,7 +5,7 @@ shards, each finished cell's record kept as one JSON file.
     experiment = load_experiment("configs/experiments/table1.toml", overrides=["epochs=5"])
     for planned in experiment.shard(0, 4):            # this machine's quarter of the cells
         record = run_planned(planned, experiment)    # cached in the work directory
-    records = read_records(experiment.results_dir)    # every shard's records, merged
+    records = report_records(experiment)  # every shard's records, merged
 
 An experiment file (TOML) has an [experiment] table and, beside it, the tables of a
 `unids run` config (`unids.experiments.pipeline`) applied to every cell — [train], [model],
@@ -24,6 +24,7 @@ one of the two, not both):
     sweep = { key = "format.theta_scale", values = [0.8, 1.2, 1.6], name = "theta_scale" }
     pending = [{ dataset = "kuairand-pure", why = "needs the KuaiRand-Pure logs" }]
     workdir = "runs/experiments/table1"  # the step cache (default runs/experiments/<name>)
+    merge_records = ["table1"]     # other experiments whose records the report also reads
 
 A sweep sets one setting (a `--set` key) to each value in turn: one more axis of the grid,
 recorded in each record's `sweep`. Cells are sharded by *data group* — (dataset, stage,
@@ -65,7 +66,7 @@ from unids.experiments.pipeline import (
 )
 
 EXPERIMENT_KEYS = ("name", "report", "datasets", "backbones", "methods", "stages", "seeds",
-                   "sweep", "pending", "published", "description", "workdir")
+                   "sweep", "pending", "published", "description", "workdir", "merge_records")
 CELL_TABLES = ("train", "model", *REGENERATE_TABLES)
 
 
@@ -97,6 +98,7 @@ class Experiment:
     pending: tuple[dict[str, str], ...] = ()
     published: str | None = None
     description: str = ""
+    merge_records: tuple[str, ...] = ()  # other experiments' names (`report_records`)
 
     def shard(self, index: int, count: int) -> list[Planned]:
         """The cells of shard `index` of `count` (0-based): whole data groups, dealt round
@@ -215,7 +217,20 @@ def load_experiment(path: str | Path, *, overrides: Sequence[str] = (),
         workdir=Path(workdir if workdir is not None else
                      head.get("workdir", Path("runs") / "experiments" / name)),
         settings=raw, pending=tuple(head.get("pending", [])),
-        published=head.get("published"), description=str(head.get("description", "")))
+        published=head.get("published"), description=str(head.get("description", "")),
+        merge_records=_other_experiments(head, Path(path).parent, where))
+
+
+def _other_experiments(head: dict[str, Any], folder: Path, where: str) -> tuple[str, ...]:
+    """`merge_records`: names of experiments beside this file, said now rather than read as
+    no records at report time."""
+    if "merge_records" not in head:
+        return ()
+    names = _strings(head, "merge_records", where)
+    if missing := [n for n in names if not (folder / f"{n}.toml").is_file()]:
+        raise UserError(f"{where}: [experiment] merge_records names no experiment file "
+                        f"beside it: {', '.join(missing)}")
+    return tuple(names)
 
 
 def _apply_scoped_override(raw: dict[str, Any], per_dataset: dict[str, Any],
@@ -278,6 +293,20 @@ def run_planned(planned: Planned, experiment: Experiment, *, progress: bool = Tr
               "cell": planned.name}
     write_json(record, experiment.results_dir / f"{planned.name}.json")
     return record
+
+
+def report_records(experiment: Experiment, *merged: str | Path) -> list[dict[str, Any]]:
+    """The report's records, later sources winning for the same cell: this grid's cells
+    among the records of the experiments its `merge_records` names (table3-ml-100k's UniDS
+    row is table1-ml-100k's cells, trained under keys that have changed since, so no cell
+    here takes their record), then this experiment's own records, then `--merge`'s."""
+    root = experiment.results_dir.parent
+    ours = {planned.name for planned in experiment.cells}
+    borrowed = [record for record in read_records(*(root / n for n in experiment.merge_records))
+                if record.get("cell") in ours]
+    by_cell = {record.get("cell") or _cell_name(record): record
+               for record in [*borrowed, *read_records(experiment.results_dir, *merged)]}
+    return list(by_cell.values())
 
 
 def read_records(*sources: str | Path) -> list[dict[str, Any]]:

@@ -3,7 +3,7 @@ cells not yet run marked pending with the command that fills them, and the paper
 checked one by one.
 
     experiment = load_experiment("configs/experiments/table1.toml")
-    path = write_report(experiment, read_records(experiment.results_dir), "reports/table1")
+    path = write_report(experiment, report_records(experiment), "reports/table1")
 
 Layouts (`[experiment] report`):
 
@@ -125,7 +125,8 @@ def _header(experiment: Experiment, results: Results) -> list[str]:
         "Each number: test-split mean over the seeds run (± sample std with ≥ 2 seeds); "
         "\"paper\": the published value; Δ: ours − paper. `*`: UniDS beats the best baseline "
         "with a paired t-test over shared seeds at p < 0.05. Records: "
-        f"`{experiment.results_dir}/`.", ""]
+        + ", ".join(f"`{experiment.results_dir.parent / name}/`"
+                    for name in (experiment.name, *experiment.merge_records)) + ".", ""]
     if missing:
         lines += ["**Pending cells** (fill them with the command below; it skips finished "
                   "cells and steps):", "", "```",
