@@ -196,12 +196,13 @@ def experiment(name: str, config_path: str | None, shard: str, queue: bool,
         # or settings, and their record stays until it is deleted.
         known = known_trainings(plan, *merge) if len(done) < len(cells) else {}
         cache = StepCache(plan.workdir)
-        rows = [{"cell": p.name, "done": p.name in done,
-                 # No record to take: no checksum of a dataset that may not be here.
-                 "record": bool(known) and p.name not in done
-                 and _key_if_data(cache, p.cell) in known,
-                 "current": _record_is_current(plan, p, cache) if p.name in done else None}
-                for p in cells]
+        rows: list[dict[str, Any]] = [
+            {"cell": p.name, "done": p.name in done,
+             # No record to take: no checksum of a dataset that may not be here.
+             "record": bool(known) and p.name not in done
+             and _key_if_data(cache, p.cell) in known,
+             "current": _record_is_current(plan, p, cache) if p.name in done else None}
+            for p in cells]
         fillable = sum(r["record"] for r in rows)
         stale = sum(r["current"] is False for r in rows)
         emit({"experiment": plan.name, "cells": rows}, as_json,

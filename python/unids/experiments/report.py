@@ -193,9 +193,8 @@ def _methods(experiment: Experiment) -> list[str]:
 def _best_baseline_marker(results: Results, dataset: str, backbone: str, stage: str,
                           name: str, methods: Sequence[str]) -> str:
     ours = results.metric(dataset, backbone, stage, "unids", name)
-    candidates = [(m, results.metric(dataset, backbone, stage, m, name))
-                  for m in methods if m in BASELINES]
-    candidates = [(m, metric) for m, metric in candidates if metric is not None]
+    candidates = [(m, metric) for m in methods if m in BASELINES
+                  if (metric := results.metric(dataset, backbone, stage, m, name)) is not None]
     if ours is None or not candidates:
         return ""
     lower = name == "logloss"
@@ -429,9 +428,9 @@ def _fig2(experiment: Experiment, results: Results, directory: Path) -> list[str
             row.append(_fmt(results.metric(dataset, backbone, stage, "unids", name, theta)))
         rows.append(row)
     for stage, name in curves.items():
-        scored = [(theta, results.metric(dataset, backbone, stage, "unids", name, theta,
-                                         split="valid")) for theta in thetas]
-        scored = [(theta, metric) for theta, metric in scored if metric is not None]
+        scored = [(theta, metric) for theta in thetas
+                  if (metric := results.metric(dataset, backbone, stage, "unids", name, theta,
+                                               split="valid")) is not None]
         if scored:
             theta, metric = max(scored, key=lambda item: item[1].mean)
             test = results.metric(dataset, backbone, stage, "unids", name, theta)
@@ -469,9 +468,9 @@ def _plot_sweep(results: Results, dataset: str, backbone: str, thetas: Sequence[
     figure, axes = plt.subplots(1, 3, figsize=(12, 3.4))
     drawn = False
     for axis, (stage, name) in zip(axes, curves.items(), strict=True):
-        points = [(theta, results.metric(dataset, backbone, stage, "unids", name, theta))
-                  for theta in thetas]
-        points = [(t, m) for t, m in points if m is not None]
+        points = [(theta, metric) for theta in thetas
+                  if (metric := results.metric(dataset, backbone, stage, "unids", name,
+                                               theta)) is not None]
         if points:
             drawn = True
             axis.errorbar([t for t, _ in points], [m.mean for _, m in points],
