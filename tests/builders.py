@@ -1,8 +1,11 @@
 """Small prepared datasets for tests, built through `build_dataset` like real ones; and
-`leaky_dataset`, whose held-out items occur nowhere else (the no-leakage tests)."""
+`leaky_dataset`, whose held-out items occur nowhere else (the no-leakage tests); and
+`load_bench`, a script of benches/ as a module."""
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -144,3 +147,13 @@ def leak_id(dataset: Dataset) -> int:
     mapping = dict(zip(dataset.items["raw_item_id"].to_pylist(),
                        dataset.items["item"].to_pylist(), strict=True))
     return int(mapping[LEAK])
+
+
+def load_bench(name: str) -> Any:
+    """A script of benches/ as a module (benches is not a package)."""
+    path = Path(__file__).parent.parent / "benches" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import unids.train.loop as loop
-from builders import make_dataset
+from builders import load_bench, make_dataset
 from unids.baselines import METHODS
 from unids.baselines.frec import fatigue_loss, fatigued_copies, target_scores
 from unids.baselines.reppad import draw_copies, repeat_padding, repetition_limit
@@ -464,23 +464,11 @@ def test_train_command_rejects_an_unknown_method(how: list[str], message: str, s
     assert message in err and "Traceback" not in err + out
 
 
-def _bench(name: str) -> Any:
-    """A script of benches/ as a module (benches is not a package)."""
-    import importlib.util
-
-    path = Path(__file__).parent.parent / "benches" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_reppad_copying_scores_both_copies_of_the_same_targets(
         short_data: TaskData, short_dir: Path, tmp_path: Path) -> None:
     """benches/reppad_copying.py (docs/RESULTS.md §3): both copies carry the same targets
     (its own self-check), and the expected later-copy share follows RepPad's draw."""
-    copying = _bench("reppad_copying")
+    copying = load_bench("reppad_copying")
     limit = repetition_limit(torch.tensor([20, 9, 6]), 20)  # R = 1, 2, 3
     assert limit.tolist() == [1, 2, 3]
     # E[r] = (R + 1) / 2: a later-copy share of 0, 1/3 and 1/2 of a row's targets.
@@ -504,7 +492,7 @@ def test_frec_fatigue_bench_sees_what_the_fatigue_loss_teaches(
     """benches/frec_fatigue.py (docs/RESULTS.md §3): a model trained with a strong fatigue
     loss scores the target above its fatigued copy's far more often than base does — the
     order the loss asks for, measured with the sign the bench reports."""
-    fatigue = _bench("frec_fatigue")
+    fatigue = load_bench("frec_fatigue")
     measured = {}
     for method, alpha in (("base", 0.1), ("frec", 10.0)):
         run = tmp_path / method

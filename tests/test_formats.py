@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from builders import make_dataset, with_empty_training_part
+from builders import load_bench, make_dataset, with_empty_training_part
 from realdata import ml1m
 from unids.cli import main
 from unids.data.dataset import Dataset
@@ -526,6 +526,37 @@ def test_cli_format_writes_the_output_directory(tmp_path: Path) -> None:
                                        "--no-interleave", "--theta-scale", "2"])
     assert result.exit_code == 0, result.output
     assert "source gap" in result.stdout and "2.0 × H1" in result.stdout
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.lists(st.lists(st.integers(0, 9), max_size=12), min_size=1, max_size=6),
+       length=st.integers(1, 8))
+def test_window_items_counts_the_items_among_each_rows_last_tokens(
+        rows: list[list[int]], length: int) -> None:
+    """benches/window_items.py (docs/RESULTS.md §2) against a plain loop: items are ids
+    1..5 here, anything else a special token."""
+    counted = load_bench("window_items").items_in_windows(
+        pa.array(rows, type=pa.list_(pa.int32())), 5, length)
+    in_window = [sum(1 <= t <= 5 for t in row[-length:]) for row in rows]
+    plain = [min(sum(1 <= t <= 5 for t in row), length) for row in rows]
+    assert counted["items"] == pytest.approx(sum(in_window) / len(rows))
+    assert counted["plain_items"] == pytest.approx(sum(plain) / len(rows))
+    assert counted["share"] == pytest.approx(sum(in_window) / max(sum(plain), 1))
+
+
+def test_window_items_reads_a_format_output(tmp_path: Path) -> None:
+    """On `unids format` output, a fine-ranking window holds fewer items than a plain row
+    of the same user: every item brings its behaviour token, every segment a segment token."""
+    make_dataset([[1, 2, 3, 1, 2, 3, 4, 5, 1, 2, 3, 6]] * 4,
+                 ratings=[[4.0] * 12] * 4).save(tmp_path / "ds")
+    result = CliRunner().invoke(main, ["format", "--stage", "fine", str(tmp_path / "ds"),
+                                       "-o", str(tmp_path / "fine")])
+    assert result.exit_code == 0, result.output
+    described = load_bench("window_items").describe(tmp_path / "fine", [4, 100])
+    short, long = described["windows"]
+    assert described["stage"] == "fine" and described["tokens_per_item"] > 2
+    assert short["plain_items"] == 4 and short["items"] < 4  # 4 tokens hold < 4 items
+    assert long["items"] == long["plain_items"] == 10  # the whole row: 12 minus 2 held out
 
 
 def test_cli_format_errors_are_one_line(tmp_path: Path) -> None:
