@@ -37,6 +37,12 @@ PACKAGES = (
 )
 
 
+def repo_relative(path: str | Path) -> str:
+    """A path as the repository's records keep it: relative to the repository root (the
+    shared data is `../shared/data`), so no machine's absolute paths land in the repo."""
+    return os.path.relpath(Path(path).resolve(), REPO_ROOT)
+
+
 def load_reference() -> ModuleType | None:
     """tests/reference.py (the plain-Python definitions), if it exists."""
     path = REPO_ROOT / "tests" / "reference.py"

@@ -54,6 +54,7 @@ from _common import (
     markdown_table,
     median,
     peak_rss_bytes,
+    repo_relative,
     time_runs,
 )
 
@@ -512,7 +513,7 @@ def main(
     rows = rows or (QUICK_ROWS if quick else BIG_ROWS)
     data = shared_data()
     ml1m, books = data / "ml-1m", data / "amazon" / "books-2014-sample"
-    rec: dict[str, Any] = {"data_dir": str(data)}
+    rec: dict[str, Any] = {"data_dir": repo_relative(data)}
 
     # --- synthetic Parquet log (first, while this process is small: see vm_hwm_bytes) ----------
     with tempfile.TemporaryDirectory(prefix="unids-bench-data-") as tmp:
@@ -561,8 +562,9 @@ def main(
         f"**ML-1M ({m['shape']['users']:,} users, {m['shape']['interactions']:,} interactions, "
         f"{m['shape']['items']:,} items) and the Amazon Books 2014 sample "
         f"({a['shape']['users']:,} users, {a['shape']['interactions']:,} interactions, "
-        f"{a['shape']['items']:,} items), from `{data}`.** Median of {repeat} runs after one "
-        "warm-up (files in the page cache); the stage columns are medians of separate runs. "
+        f"{a['shape']['items']:,} items), from `{repo_relative(data)}`.** Median of {repeat} "
+        "runs after one warm-up (files in the page cache); the stage columns are medians of "
+        "separate runs. "
         "unids: `load(source, folder)` → `build_dataset(raw)` → `train()`, `targets('valid')`, "
         "`targets('test')`; its read includes SHA-256 of every source file and the value checks. "
         "pandas: `read_csv` of the same files (ML-1M: ratings TSV, `users.dat` / `movies.dat` "

@@ -35,7 +35,14 @@ from typing import Any
 import click
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO_ROOT, machine_info, machine_markdown, markdown_table, write_json
+from _common import (
+    REPO_ROOT,
+    machine_info,
+    machine_markdown,
+    markdown_table,
+    repo_relative,
+    write_json,
+)
 
 
 def held_out_metrics(model: Any, pairs: Any, batch_size: int = 512) -> tuple[float, float]:
@@ -173,7 +180,7 @@ def main(data_dir: str, backbone_path: str | None, work: str, epochs: int, seeds
           f"max_source_len {max_source_len}, dim {dim}): {len(train)} training / "
           f"{len(held_out)} held-out pairs; seeds {seeds} (values per seed, ' / ' "
           f"separated); backbone {backbone_path}\n\n{markdown_table(headers, rows)}")
-    path = write_json("regen_init", {"machine": info, "data": data_dir,
+    path = write_json("regen_init", {"machine": info, "data": repo_relative(data_dir),
                                      "theta_scale": theta_scale,
                                      "max_source_len": max_source_len, "dim": dim,
                                      "backbone": backbone_path, "pairs": len(pairs),
