@@ -5,7 +5,7 @@ shards, each finished cell's record kept as one JSON file.
     experiment = load_experiment("configs/experiments/table1.toml", overrides=["epochs=5"])
     for planned in experiment.shard(0, 4):            # this machine's quarter of the cells
         record = run_planned(planned, experiment)    # cached in the work directory
-    records = report_records(experiment)  # every shard's records, merged
+    records = report_records(experiment)             # every shard's records, merged
 
 An experiment file (TOML) has an [experiment] table and, beside it, the tables of a
 `unids run` config (`unids.experiments.pipeline`) applied to every cell — [train], [model],
