@@ -15,6 +15,7 @@ sequence of the same user puts in L tokens (base's window, min(items, L)).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -22,14 +23,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from unids.formats.pt import flat_parts
+from unids.formats.vocabulary import Vocabulary
 
-def items_in_windows(tokens: pa.ListArray, n_items: int, length: int) -> dict[str, float]:
-    """Mean items among each row's last `length` tokens (item ids are 1..n_items), and the
-    mean a row of the same items alone would hold, min(items, length)."""
-    values = tokens.flatten().to_numpy(zero_copy_only=False)
-    offsets = tokens.offsets.to_numpy()
-    is_item = (values >= 1) & (values <= n_items)
-    seen = np.concatenate(([0], np.cumsum(is_item, dtype=np.int64)))  # items before a token
+
+def items_in_windows(tokens: pa.ListArray, is_item: Callable[[np.ndarray], np.ndarray],
+                     length: int) -> dict[str, float]:
+    """Mean items (`is_item`: `Vocabulary.is_item`) among each row's last `length` tokens,
+    and the mean a row of the same items alone would hold, min(items, length)."""
+    values, offsets = flat_parts(tokens)
+    seen = np.concatenate(([0], np.cumsum(is_item(values), dtype=np.int64)))  # items before
     ends = offsets[1:]
     starts = np.maximum(offsets[:-1], ends - length)
     in_window = seen[ends] - seen[starts]
@@ -41,7 +44,7 @@ def items_in_windows(tokens: pa.ListArray, n_items: int, length: int) -> dict[st
 
 
 def describe(directory: Path, lengths: list[int]) -> dict[str, object]:
-    vocabulary = json.loads((directory / "vocabulary.json").read_text())
+    vocabulary = Vocabulary.load(directory / "vocabulary.json")
     manifest = json.loads((directory / "manifest.json").read_text())
     tokens = pq.read_table(directory / "pt.parquet", columns=["tokens"]).column("tokens")
     tokens = tokens.combine_chunks()
@@ -51,7 +54,7 @@ def describe(directory: Path, lengths: list[int]) -> dict[str, object]:
             "tokens": counts["tokens"],
             "tokens_per_item": counts["tokens"] / counts["interactions"],
             "share_in_patterns": counts["share_in_patterns"],
-            "windows": [items_in_windows(tokens, vocabulary["n_items"], n) for n in lengths]}
+            "windows": [items_in_windows(tokens, vocabulary.is_item, n) for n in lengths]}
 
 
 @click.command()

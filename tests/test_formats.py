@@ -536,7 +536,7 @@ def test_window_items_counts_the_items_among_each_rows_last_tokens(
     """benches/window_items.py (docs/RESULTS.md §2) against a plain loop: items are ids
     1..5 here, anything else a special token."""
     counted = load_bench("window_items").items_in_windows(
-        pa.array(rows, type=pa.list_(pa.int32())), 5, length)
+        pa.array(rows, type=pa.list_(pa.int32())), lambda v: (v >= 1) & (v <= 5), length)
     in_window = [sum(1 <= t <= 5 for t in row[-length:]) for row in rows]
     plain = [min(sum(1 <= t <= 5 for t in row), length) for row in rows]
     assert counted["items"] == pytest.approx(sum(in_window) / len(rows))
